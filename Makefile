@@ -1,0 +1,28 @@
+# The two commands of the README's Quick start. Each sets up its own .venv.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO := demo
+
+.PHONY: demo test install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	$(BIN)/python -m pge_outages.synthetic $(DEMO)/history --era arcgis --commits 1000 --seed 1
+	$(BIN)/python build_database.py $(DEMO)/history $(DEMO)/outages.db
+	$(BIN)/datasette serve $(DEMO)/outages.db -m metadata.yml --setting sql_time_limit_ms 3000 -h 127.0.0.1 -p 8001
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) $(DEMO) *.egg-info

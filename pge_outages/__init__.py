@@ -1,0 +1,1 @@
+"""Turn a git-scraped history of PG&E's outage feed into a SQLite database."""
