@@ -1,0 +1,451 @@
+"""The machinery every scraper shares: fetch -> validate -> normalise -> compare -> write -> commit.
+
+A utility's module describes its feeds as `Feed` objects; the functions here do
+the rest, so scraping another utility means writing one new module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import requests
+
+from . import gitops
+
+USER_AGENT = "pge-outages-scraper/0.1 (git scraping of public outage feeds)"
+
+Record = dict[str, Any]
+GetJson = Callable[[str, Mapping[str, str]], Any]
+"""Fetch a URL with query parameters and return its parsed JSON, raising FeedError."""
+
+
+class FeedError(RuntimeError):
+    """The feed could not be fetched, or what it returned is not a snapshot we can trust.
+
+    `transient` says whether trying again soon may help; `attempts` is filled in
+    by the retry loop and shown in the message.
+    """
+
+    transient = False
+
+    def __init__(self, message: str, *, transient: bool | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if transient is not None:
+            self.transient = transient
+        self.attempts = 1
+
+    def __str__(self) -> str:
+        if self.attempts > 1:
+            return f"{self.message} (after {self.attempts} attempts)"
+        return self.message
+
+
+class FeedUnreachable(FeedError):
+    """No usable answer at the network level: refused, timed out, or cut off."""
+
+    transient = True
+
+
+class FeedHTTPError(FeedError):
+    """The server answered with an HTTP error status."""
+
+
+class FeedNotJSON(FeedError):
+    """The body is an HTML page, or JSON that does not parse (often truncated)."""
+
+    transient = True
+
+
+class FeedServerError(FeedError):
+    """The server answered 200 with an error object instead of data (ArcGIS does this)."""
+
+
+class FeedInvalid(FeedError):
+    """The JSON parsed but does not have the shape of a snapshot: missing lists, ids, or duplicates."""
+
+
+class FeedCountMismatch(FeedError):
+    """The pages add up to a different number of outages than the server's own count."""
+
+    transient = True
+
+
+class OutputError(ValueError):
+    """The output file on disk cannot be read as a snapshot, or cannot be written."""
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One feed of one utility: where it lives, how to fetch it, which keys describe an outage.
+
+    Example: Feed("arcgis", URL, fetch_arcgis, id_key="F_OUTAGE_ID", ...)
+    `fetch(get_json, url)` returns the feed's outages as flat dicts, raising FeedError.
+    """
+
+    name: str
+    default_url: str
+    fetch: Callable[[GetJson, str], list[Record]]
+    id_key: str
+    customers_key: str
+    place_key: str
+    cause_key: str
+    drop_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Utility:
+    """A utility with one or more feeds, exposed as one CLI command.
+
+    Example: Utility("pge", "PG&E", {"arcgis": ..., "legacy": ...}, "arcgis", "PGE_OUTAGES_URL")
+    """
+
+    name: str
+    title: str
+    feeds: Mapping[str, Feed]
+    default_feed: str
+    url_envvar: str
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """How hard to try, in seconds: per-request timeout, attempts with doubling backoff, an overall bound.
+
+    Example: FetchPolicy(timeout=0.5, attempts=2, backoff=0.01, deadline=5, recheck_delay=0.05)
+    `recheck_delay` is the wait before fetching again when a feed suddenly reports no outages.
+    """
+
+    timeout: float = 30.0
+    attempts: int = 4
+    backoff: float = 5.0
+    deadline: float = 240.0
+    recheck_delay: float = 30.0
+
+
+@dataclass
+class Changes:
+    """What differs between two snapshots, as records keyed by outage id."""
+
+    added: list[Record] = field(default_factory=list)
+    removed: list[Record] = field(default_factory=list)
+    changed: list[Record] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ScrapeResult:
+    """What a scrape found and did: the new records, the ones on disk before, whether the file was rewritten."""
+
+    records: list[Record]
+    previous: list[Record] | None
+    written: bool
+    rechecked: bool
+
+
+def http_get_json(session: requests.Session, url: str, params: Mapping[str, str], timeout: float) -> Any:
+    """GET url with params and return the parsed JSON, turning every way that fails into a FeedError.
+
+    Example: http_get_json(requests.Session(), "http://127.0.0.1:8000/query", {"f": "json"}, 10)
+    """
+    try:
+        response = session.get(url, params=params, timeout=timeout)
+        body = response.content
+    except (requests.ConnectTimeout, requests.ReadTimeout):
+        raise FeedUnreachable(f"no answer from {url} within {timeout:g} s") from None
+    except requests.exceptions.ChunkedEncodingError:
+        raise FeedUnreachable(f"connection to {url} broke off mid-response") from None
+    except requests.ConnectionError as exc:
+        if "Read timed out" in str(exc):
+            raise FeedUnreachable(f"no answer from {url} within {timeout:g} s") from None
+        if "Connection refused" in str(exc):
+            raise FeedUnreachable(f"connection refused by {url}") from None
+        raise FeedUnreachable(f"could not connect to {url}") from None
+    except requests.RequestException as exc:
+        raise FeedUnreachable(f"request to {url} failed: {type(exc).__name__}") from None
+    if response.status_code >= 400:
+        transient = response.status_code >= 500 or response.status_code in (408, 429)
+        raise FeedHTTPError(
+            f"HTTP {response.status_code} {response.reason} from {url}", transient=transient
+        )
+    content_type = response.headers.get("Content-Type", "")
+    if "html" in content_type or body.lstrip()[:1] == b"<":
+        raise FeedNotJSON(f"{url} returned an HTML page, not JSON")
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        if isinstance(exc, json.JSONDecodeError) and exc.pos >= len(body.rstrip()):
+            raise FeedNotJSON(f"{url} returned truncated JSON ({len(body):,} bytes)") from None
+        raise FeedNotJSON(f"{url} returned invalid JSON ({exc})") from None
+
+
+def call_with_retry(
+    attempt: Callable[[], list[Record]],
+    policy: FetchPolicy,
+    deadline: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[Record]:
+    """Call attempt() until it succeeds, retrying transient FeedErrors with doubling backoff until the deadline.
+
+    Example: call_with_retry(lambda: feed.fetch(get_json, url), FetchPolicy(), time.monotonic() + 60)
+    """
+    delay = policy.backoff
+    for number in range(1, policy.attempts + 1):
+        try:
+            return attempt()
+        except FeedError as exc:
+            exc.attempts = number
+            out_of_time = clock() + delay >= deadline
+            if not exc.transient or number == policy.attempts or out_of_time:
+                raise
+        sleep(delay)
+        delay *= 2
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def normalise_records(feed: Feed, url: str, records: list[Record]) -> list[Record]:
+    """Check every record has a unique numeric id, drop volatile keys, and sort by id numerically.
+
+    Example: normalise_records(PGE.feeds["arcgis"], url, [{"F_OUTAGE_ID": 2, "OBJECTID": 9}])
+    """
+    ids = []
+    for number, record in enumerate(records, 1):
+        value = record.get(feed.id_key)
+        if value is None or value == "":
+            raise FeedInvalid(f"{url}: outage {number} of {len(records)} has no {feed.id_key}")
+        try:
+            ids.append(int(value))
+        except (TypeError, ValueError):
+            raise FeedInvalid(f"{url}: {feed.id_key} {value!r} is not a number") from None
+    duplicates = sorted(outage_id for outage_id, n in Counter(ids).items() if n > 1)
+    if duplicates:
+        shown = ", ".join(str(outage_id) for outage_id in duplicates[:5])
+        raise FeedInvalid(f"{url}: duplicate {feed.id_key} {shown}")
+    cleaned = [{k: v for k, v in record.items() if k not in feed.drop_keys} for record in records]
+    return [record for _, record in sorted(zip(ids, cleaned), key=lambda pair: pair[0])]
+
+
+def fetch_records(
+    feed: Feed,
+    url: str,
+    session: requests.Session,
+    policy: FetchPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[Record]:
+    """Fetch, validate and normalise one snapshot of a feed, retrying transient failures within policy.deadline.
+
+    Example: fetch_records(PGE.feeds["arcgis"], url, requests.Session(), FetchPolicy(timeout=10))
+    """
+    deadline = clock() + policy.deadline
+
+    def get_json(request_url: str, params: Mapping[str, str]) -> Any:
+        # No single request may outlive the overall bound.
+        timeout = max(0.01, min(policy.timeout, deadline - clock()))
+        return http_get_json(session, request_url, params, timeout)
+
+    def attempt() -> list[Record]:
+        return normalise_records(feed, url, feed.fetch(get_json, url))
+
+    return call_with_retry(attempt, policy, deadline, sleep, clock)
+
+
+def render_records(records: list[Record]) -> bytes:
+    """The file format of the public history: a JSON list, indent=2, trailing newline.
+
+    Example: render_records([{"F_OUTAGE_ID": 1}]) == b'[\\n  {\\n    "F_OUTAGE_ID": 1\\n  }\\n]\\n'
+    """
+    return (json.dumps(records, indent=2) + "\n").encode("utf-8")
+
+
+def parse_snapshot(data: bytes, name: str) -> list[Record]:
+    """Parse a snapshot file's bytes into its list of records, raising OutputError if it is not one.
+
+    Example: parse_snapshot(Path("outages.json").read_bytes(), "outages.json")
+    """
+    try:
+        records = json.loads(data)
+    except ValueError as exc:
+        raise OutputError(f"{name} is not valid JSON ({exc}); fix or delete it") from None
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise OutputError(f"{name} is not a JSON list of outages; fix or delete it")
+    return records
+
+
+def read_output(path: Path) -> bytes | None:
+    """The bytes of the output file, or None when there is no file yet.
+
+    Example: read_output(Path("outages.json"))
+    """
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise OutputError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace path with data via a temporary file and a rename, so readers never see half a file.
+
+    Example: write_atomically(Path("outages.json"), b"[]\\n")
+    """
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def scrape_to_file(
+    feed: Feed,
+    output: Path,
+    url: str,
+    session: requests.Session,
+    policy: FetchPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ScrapeResult:
+    """Fetch a snapshot and write it to output when it differs; on any error the file is left as it was.
+
+    Example: scrape_to_file(PGE.feeds["arcgis"], Path("outages.json"), url, requests.Session(), FetchPolicy())
+    An empty feed replacing a non-empty file is only believed if a second fetch,
+    policy.recheck_delay seconds later, is empty too; otherwise the second fetch is used.
+    """
+    existing = read_output(output)
+    previous = parse_snapshot(existing, str(output)) if existing is not None else None
+    records = fetch_records(feed, url, session, policy, sleep)
+    rechecked = False
+    if not records and previous:
+        sleep(policy.recheck_delay)
+        records = fetch_records(feed, url, session, policy, sleep)
+        rechecked = True
+    data = render_records(records)
+    written = data != existing
+    if written:
+        write_atomically(output, data)
+    return ScrapeResult(records, previous, written, rechecked)
+
+
+def customers(feed: Feed, record: Record) -> int:
+    """The number of customers an outage affects, 0 when the feed does not say.
+
+    Example: customers(legacy_feed, {"estCustAffected": "9"}) == 9
+    """
+    try:
+        return int(record.get(feed.customers_key) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def diff_records(feed: Feed, previous: list[Record] | None, records: list[Record]) -> Changes:
+    """Outages added, removed and changed between two snapshots, each list in id order.
+
+    Example: diff_records(feed, [{"F_OUTAGE_ID": 1}], [{"F_OUTAGE_ID": 2}]).added == [{"F_OUTAGE_ID": 2}]
+    """
+    before = {str(r.get(feed.id_key)): r for r in previous or []}
+    after = {str(r.get(feed.id_key)): r for r in records}
+    changes = Changes()
+    for key, record in after.items():
+        if key not in before:
+            changes.added.append(record)
+        elif before[key] != record:
+            changes.changed.append(record)
+    changes.removed = [record for key, record in before.items() if key not in after]
+    for group in (changes.added, changes.removed, changes.changed):
+        group.sort(key=lambda r: _numeric_id(feed, r))
+    return changes
+
+
+def _numeric_id(feed: Feed, record: Record) -> tuple[int, str]:
+    value = str(record.get(feed.id_key))
+    return (int(value), value) if value.isdigit() else (-1, value)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def _describe_outage(feed: Feed, record: Record) -> str:
+    place = record.get(feed.place_key) or "unknown place"
+    cause = record.get(feed.cause_key) or "cause unknown"
+    count = _plural(customers(feed, record), "customer")
+    return f"  {record.get(feed.id_key)} {place}: {count}, {cause}"
+
+
+def commit_message(feed: Feed, previous: list[Record] | None, records: list[Record]) -> str:
+    """A commit message: a one-line summary, then the added and removed outages.
+
+    Example first line: "12 outages added, 3 removed, 40 changed; 5,432 customers affected"
+    """
+    changes = diff_records(feed, previous, records)
+    total = sum(customers(feed, record) for record in records)
+    lines = [
+        f"{_plural(len(changes.added), 'outage')} added, {len(changes.removed):,} removed, "
+        f"{len(changes.changed):,} changed; {_plural(total, 'customer')} affected"
+    ]
+    for title, group in (("Added:", changes.added), ("Removed:", changes.removed)):
+        if group:
+            lines += ["", title] + [_describe_outage(feed, record) for record in group]
+    return "\n".join(lines) + "\n"
+
+
+def commit_snapshot(feed: Feed, output: Path, records: list[Record], identity: gitops.Identity) -> str | None:
+    """Commit output in the repository that holds it if it differs from HEAD; return the new commit's hash.
+
+    Example: commit_snapshot(feed, Path("outages.json"), records, gitops.Identity("bot", "bot@example.com"))
+    The message compares with the committed version, so an earlier run's uncommitted write is described too.
+    """
+    repo = gitops.find_repo(output)
+    relative = gitops.relative_path(repo, output)
+    if not gitops.has_changes(repo, relative):
+        return None
+    committed = gitops.read_committed(repo, relative)
+    try:
+        previous = parse_snapshot(committed, relative) if committed is not None else None
+    except OutputError:
+        previous = None  # a broken committed version: describe every outage as added
+    message = commit_message(feed, previous, records)
+    return gitops.commit_file(repo, relative, message, identity)
+
+
+def push_snapshot(
+    feed: Feed,
+    output: Path,
+    records: list[Record],
+    identity: gitops.Identity,
+    remote: str,
+    attempts: int,
+    committed: bool,
+) -> None:
+    """Push the branch; when another run pushed first, redo our commit on top of theirs and try again.
+
+    Example: push_snapshot(feed, Path("outages.json"), records, identity, "origin", 3, committed=True)
+    """
+    repo = gitops.find_repo(output)
+
+    def recommit() -> bool:
+        write_atomically(output, render_records(records))
+        return commit_snapshot(feed, output, records, identity) is not None
+
+    gitops.push_with_rebase(repo, remote, identity, attempts, committed, recommit)
