@@ -157,12 +157,12 @@ def http_get_json(session: requests.Session, url: str, params: Mapping[str, str]
         response = session.get(url, params=params, timeout=timeout)
         body = response.content
     except (requests.ConnectTimeout, requests.ReadTimeout):
-        raise FeedUnreachable(f"no answer from {url} within {timeout:g} s") from None
+        raise FeedUnreachable(f"no answer from {url} within {round(timeout, 1):g} s") from None
     except requests.exceptions.ChunkedEncodingError:
         raise FeedUnreachable(f"connection to {url} broke off mid-response") from None
     except requests.ConnectionError as exc:
         if "Read timed out" in str(exc):
-            raise FeedUnreachable(f"no answer from {url} within {timeout:g} s") from None
+            raise FeedUnreachable(f"no answer from {url} within {round(timeout, 1):g} s") from None
         if "Connection refused" in str(exc):
             raise FeedUnreachable(f"connection refused by {url}") from None
         raise FeedUnreachable(f"could not connect to {url}") from None
@@ -179,9 +179,14 @@ def http_get_json(session: requests.Session, url: str, params: Mapping[str, str]
     try:
         return json.loads(body)
     except ValueError as exc:
-        if isinstance(exc, json.JSONDecodeError) and exc.pos >= len(body.rstrip()):
+        if isinstance(exc, json.JSONDecodeError) and _ends_early(exc, body):
             raise FeedNotJSON(f"{url} returned truncated JSON ({len(body):,} bytes)") from None
         raise FeedNotJSON(f"{url} returned invalid JSON ({exc})") from None
+
+
+def _ends_early(exc: json.JSONDecodeError, body: bytes) -> bool:
+    # The parser stops at the end of the input, or inside a string that never closes.
+    return exc.pos >= len(body.rstrip()) or exc.msg.startswith("Unterminated string")
 
 
 def call_with_retry(

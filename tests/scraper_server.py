@@ -1,0 +1,211 @@
+"""Real HTTP servers on 127.0.0.1 for the scraper tests: an ArcGIS layer or legacy feed that misbehaves on demand.
+
+Also the helpers those tests share: recorded fixtures, real git repositories in
+tmp_path, and running the CLI.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import socket
+import subprocess
+import threading
+import time
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import parse_qsl, urlsplit
+
+from click.testing import CliRunner, Result
+
+from scrapers.cli import cli
+
+FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
+QUERY_PATH = "/arcgis/rest/services/43/outages/MapServer/5/query"
+LEGACY_PATH = "/cocoutage/outages/getOutagesRegions"
+TEST_NAME = "Scraper Tests"
+TEST_EMAIL = "scraper-tests@example.com"
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def fixture_json(name: str) -> Any:
+    return json.loads(fixture_bytes(name))
+
+
+def arcgis_features() -> list[dict[str, Any]]:
+    """A fresh copy of the recorded ArcGIS features, in the order the server sent them."""
+    return copy.deepcopy(fixture_json("arcgis-query.json")["features"])
+
+
+@dataclass
+class Reply:
+    """One canned HTTP response; content_length longer than body makes the server hang up mid-transfer."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    content_length: int | None = None
+
+    @classmethod
+    def json(cls, payload: Any, status: int = 200) -> "Reply":
+        return cls(status, json.dumps(payload).encode())
+
+
+@dataclass
+class FeedServer:
+    """What the server plays: an ArcGIS layer (paged like ArcGIS does) or a legacy payload, plus faults.
+
+    Replies come from, in order: `once` (one reply per request, consumed), `fault`
+    (every request), `page_fault` (every non-count ArcGIS query), then the feed.
+    """
+
+    features: list[dict[str, Any]] = field(default_factory=arcgis_features)
+    max_record_count: int = 1000
+    count_offset: int = 0
+    legacy: Any = None
+    once: deque[Reply] = field(default_factory=deque)
+    fault: Reply | None = None
+    page_fault: Reply | None = None
+    requests: list[dict[str, str]] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        path = LEGACY_PATH if self.legacy is not None else QUERY_PATH
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    @property
+    def page_requests(self) -> list[dict[str, str]]:
+        return [r for r in self.requests if r.get("returnCountOnly") != "true"]
+
+    def reply_to(self, params: dict[str, str]) -> Reply:
+        self.requests.append(params)
+        self.times.append(time.monotonic())
+        if self.once:
+            return self.once.popleft()
+        if self.fault is not None:
+            return self.fault
+        if self.legacy is not None:
+            return Reply.json(self.legacy)
+        if params.get("returnCountOnly") == "true":
+            return Reply.json({"count": len(self.features) + self.count_offset})
+        if self.page_fault is not None:
+            return self.page_fault
+        offset = int(params.get("resultOffset", 0))
+        wanted = int(params.get("resultRecordCount", self.max_record_count))
+        size = min(wanted, self.max_record_count)
+        page = {
+            "displayFieldName": "OUTAGE_DEVICE_ID",
+            "geometryType": "esriGeometryPoint",
+            "spatialReference": {"wkid": 102100, "latestWkid": 3857},
+            "features": self.features[offset : offset + size],
+        }
+        if offset + size < len(self.features):
+            page["exceededTransferLimit"] = True
+        return Reply.json(page)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        reply = self.server.feed.reply_to(dict(parse_qsl(urlsplit(self.path).query)))
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        length = reply.content_length if reply.content_length is not None else len(reply.body)
+        self.send_header("Content-Length", str(length))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(reply.body)
+        self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serve_feed(feed: FeedServer | None = None) -> Iterator[FeedServer]:
+    """Serve feed on an ephemeral port of 127.0.0.1 for the duration of the block."""
+    feed = feed or FeedServer()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    server.feed = feed
+    feed.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield feed
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@contextmanager
+def silent_server() -> Iterator[str]:
+    """A URL whose server accepts TCP connections (the kernel does, from the backlog) and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}{QUERY_PATH}"
+
+
+@contextmanager
+def refusing_port() -> Iterator[str]:
+    """A URL on a port that is bound but not listening, so every connection is refused."""
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{bound.getsockname()[1]}{QUERY_PATH}"
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in repo as the test identity, failing the test if git fails; return stdout."""
+    result = subprocess.run(
+        ["git", "-c", f"user.name={TEST_NAME}", "-c", f"user.email={TEST_EMAIL}", *args],
+        cwd=repo, check=True, capture_output=True, text=True,
+    )
+    return result.stdout
+
+
+def make_repo(path: Path, files: dict[str, bytes] | None = None) -> Path:
+    """A git repository at path on branch main, with one commit of files if given."""
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "--quiet", "-b", "main")
+    if files:
+        for name, data in files.items():
+            (path / name).write_bytes(data)
+        git(path, "add", *files)
+        git(path, "commit", "--quiet", "-m", "Seed")
+    return path
+
+
+def make_remote(tmp_path: Path, files: dict[str, bytes]) -> Path:
+    """A bare repository holding one seed commit of files on main."""
+    seed = make_repo(tmp_path / "seed", files)
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(seed), str(bare))
+    return bare
+
+
+def clone(remote: Path, path: Path) -> Path:
+    git(remote.parent, "clone", "--quiet", str(remote), str(path))
+    return path
+
+
+def commit_count(repo: Path, ref: str = "HEAD") -> int:
+    return int(git(repo, "rev-list", "--count", ref).strip())
+
+
+FAST = ["--attempts", "2", "--backoff", "0.01", "--timeout", "2", "--deadline", "10", "--recheck-delay", "0.05"]
+
+
+def run_scraper(*args: str, env: dict[str, str] | None = None) -> Result:
+    """Run `python -m scrapers pge ...` in-process with short timeouts unless args override them."""
+    runner = CliRunner()
+    return runner.invoke(cli, ["pge", *FAST, *args], env=env, catch_exceptions=False)
