@@ -442,10 +442,11 @@ def push_snapshot(
     remote: str,
     attempts: int,
     committed: bool,
-) -> None:
+) -> str:
     """Push the branch; when another run pushed first, redo our commit on top of theirs and try again.
 
     Example: push_snapshot(feed, Path("outages.json"), records, identity, "origin", 3, committed=True)
+    Returns the hash of the commit pushed, which differs from ours when it had to be made again.
     """
     repo = gitops.find_repo(output)
 
@@ -454,3 +455,4 @@ def push_snapshot(
         return commit_snapshot(feed, output, records, identity) is not None
 
     gitops.push_with_rebase(repo, remote, identity, attempts, committed, recommit)
+    return gitops.run_git(repo, "rev-parse", "HEAD").stdout.strip()

@@ -160,11 +160,11 @@ def make_scrape_command(utility: Utility) -> click.Command:
                 sha = commit_snapshot(chosen, output, result.records, identity)
                 parts.append(f"committed {sha[:12]}" if sha else "nothing to commit")
                 if push:
-                    push_snapshot(
+                    pushed = push_snapshot(
                         chosen, output, result.records, identity, remote, push_attempts,
                         committed=sha is not None,
                     )
-                    parts.append(f"pushed to {remote}")
+                    parts.append(f"pushed {pushed[:12]} to {remote}")
             except GitError as exc:
                 raise GitFailure(str(exc)) from None
         click.echo("; ".join(parts))

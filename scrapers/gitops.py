@@ -45,12 +45,17 @@ def run_git(
     command += list(args)
     result = subprocess.run(command, cwd=repo, capture_output=True, text=True)
     if check and result.returncode != 0:
-        raise GitError(f"git {args[0]} failed in {repo}: {_last_line(result.stderr or result.stdout)}")
+        raise GitError(f"git {args[0]} failed in {repo}: {_reason(result.stderr or result.stdout)}")
     return result
 
 
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+def _reason(stderr: str) -> str:
+    # git explains itself over several lines; the rejection or the first fatal one says why.
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for wanted in ("rejected]", "fatal:", "error:"):
+        for line in lines:
+            if wanted in line:
+                return line
     return lines[-1] if lines else "no output"
 
 
@@ -148,7 +153,7 @@ def push_with_rebase(
         if pushed.returncode == 0:
             return
         if "[rejected]" not in pushed.stderr:
-            raise GitError(f"git push to {remote} failed: {_last_line(pushed.stderr)}")
+            raise GitError(f"git push to {remote} failed: {_reason(pushed.stderr)}")
         if attempt == attempts:
             break
         if committed:
@@ -160,9 +165,10 @@ def push_with_rebase(
             if _rebase_in_progress(repo):
                 run_git(repo, "rebase", "--abort", check=False)
             recommit()
-            raise GitError(f"git pull --rebase from {remote} failed: {_last_line(pulled.stderr)}")
+            raise GitError(f"git pull --rebase from {remote} failed: {_reason(pulled.stderr)}")
         committed = recommit()
+    times = "once" if attempts == 1 else f"{attempts} times"
     raise PushRejected(
-        f"git push to {remote} was rejected {attempts} times because other pushes kept "
-        "arriving first; the snapshot stays committed locally and goes out with the next --push"
+        f"git push to {remote} was rejected {times} because other pushes kept arriving first; "
+        "the snapshot stays committed locally and goes out with the next --push"
     )
