@@ -165,7 +165,10 @@ def push_with_rebase(
             if _rebase_in_progress(repo):
                 run_git(repo, "rebase", "--abort", check=False)
             recommit()
-            raise GitError(f"git pull --rebase from {remote} failed: {_reason(pulled.stderr)}")
+            raise GitError(
+                f"git pull --rebase from {remote} failed: {_reason(pulled.stderr)}; "
+                f"the snapshot is committed locally, reconcile {branch} with {remote} by hand"
+            )
         committed = recommit()
     times = "once" if attempts == 1 else f"{attempts} times"
     raise PushRejected(

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
 from scraper_server import (
+    FAST,
     FeedServer,
     Reply,
     arcgis_features,
@@ -476,3 +479,23 @@ def test_usage_errors_exit_2(args, message):
     result = run_scraper(*args)
     assert result.exit_code == 2
     assert result.stderr.splitlines()[-1] == f"Error: {message}"
+
+
+# As a process, the way cron and CI run it -------------------------------------
+
+
+def test_module_runs_as_a_process(tmp_path):
+    output = tmp_path / "outages.json"
+    command = [sys.executable, "-m", "scrapers", "pge", "--output", str(output), *FAST]
+    with serve_feed() as feed:
+        good = subprocess.run([*command, "--url", feed.url], capture_output=True, text=True, check=False)
+        feed.fault = Reply(503, b"busy", "text/plain")
+        bad = subprocess.run([*command, "--url", feed.url], capture_output=True, text=True, check=False)
+    assert (good.returncode, good.stderr) == (0, "")
+    assert good.stdout == f"{output}: 6 outages, 60 customers affected; written\n"
+    assert bad.returncode == 1
+    assert bad.stdout == ""
+    assert bad.stderr == (
+        f"Error: HTTP 503 Service Unavailable from {feed.url} (after 2 attempts); {output} left unchanged\n"
+    )
+    assert output.read_bytes() == fixture_bytes("arcgis-expected.json")

@@ -342,3 +342,27 @@ def test_push_to_missing_remote_exits_3(tmp_path):
     assert result.stderr == (
         "Error: git push to origin failed: fatal: 'origin' does not appear to be a git repository\n"
     )
+
+
+def test_pull_conflict_on_another_file_exits_3_and_keeps_snapshot_committed(tmp_path):
+    remote = make_remote(tmp_path, {"outages.json": b"[]\n", "README.md": b"outages\n"})
+    other = clone(remote, tmp_path / "other")
+    scraper = clone(remote, tmp_path / "scraper")
+    (other / "README.md").write_text("theirs\n")
+    git(other, "commit", "--quiet", "-am", "Their README")
+    git(other, "push", "--quiet", "origin", "main")
+    (scraper / "README.md").write_text("ours\n")
+    git(scraper, "commit", "--quiet", "-am", "Our README, never pushed")
+    with serve_feed() as feed:
+        result = run_scraper("--output", str(scraper / "outages.json"), "--url", feed.url, "--push")
+    assert result.exit_code == 3
+    assert result.stderr.startswith("Error: git pull --rebase from origin failed: error: could not apply ")
+    assert result.stderr.count("\n") == 1
+    assert git(scraper, "log", "--format=%s").splitlines() == [
+        "6 outages added, 0 removed, 0 changed; 60 customers affected",
+        "Our README, never pushed",
+        "Seed",
+    ]
+    assert git(scraper, "status", "--porcelain") == ""
+    assert (scraper / "outages.json").read_bytes() == fixture_bytes("arcgis-expected.json")
+    assert head(remote, "main") == head(other)
