@@ -1,0 +1,172 @@
+"""Build or update the database from the git history of the outage file.
+
+`build_database` checks everything it can before it writes anything, then
+adds the commits that are new since the last run, one transaction per batch.
+"""
+
+from __future__ import annotations
+
+import gc
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import history
+from .database import DatabaseError, SnapshotWriter, connect, create_schema, read_meta, table_names
+from .feed import InvalidVersion, dump_records, parse_version, split_records
+
+# A batch is flushed after this many commits, or sooner when it holds many rows.
+BATCH_COMMITS = 500
+BATCH_WEIGHT = 4000
+
+
+class HistoryRewritten(RuntimeError):
+    """The last commit the database holds is no longer in the branch's history."""
+
+
+@dataclass
+class BuildResult:
+    commits_read: int
+    snapshots_added: int
+    versions_skipped: int
+    seconds: float
+
+    def summary(self) -> str:
+        return (
+            f"{self.commits_read:,} commits read, {self.snapshots_added:,} snapshots added, "
+            f"{self.versions_skipped:,} versions skipped in {self.seconds:.2f}s"
+        )
+
+
+def build_database(
+    repo_path: str | Path,
+    db_path: str | Path,
+    file: str | None = None,
+    branch: str | None = None,
+    rebuild: bool = False,
+    on_start: Callable[[int], None] | None = None,
+    on_commit: Callable[[], None] | None = None,
+) -> BuildResult:
+    """Add every commit of `file` on `branch` not yet in the database at `db_path`.
+
+    Raises HistoryError, DatabaseError or HistoryRewritten, before writing
+    anything, when the repository, the file or the database will not do.
+    `on_start` is told how many commits there are to read; `on_commit` is
+    called after each.
+    """
+    started = time.perf_counter()
+    repo = history.open_repo(repo_path)
+    try:
+        tip = history.resolve_branch(repo, branch)
+        path = history.find_file(repo, tip, file)
+        conn = connect(db_path)
+        try:
+            since = None if rebuild else _check_database(conn, repo, db_path, path, tip)
+            total = history.count_versions(repo, path, tip, since)
+            if since is not None and total == 0:
+                return BuildResult(0, 0, 0, time.perf_counter() - started)
+            create_schema(conn, rebuild=rebuild)
+            if rebuild or since is None:
+                _start_meta(conn, repo_path, path)
+            if on_start:
+                on_start(total)
+            result = _add_versions(conn, repo, path, tip, since, on_commit)
+        finally:
+            conn.close()
+    finally:
+        repo.close()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _check_database(
+    conn: sqlite3.Connection, repo, db_path: str | Path, path: str, tip: str
+) -> str | None:
+    """The last commit the database holds, or None for a new database; raise if it won't do."""
+    try:
+        tables = table_names(conn)
+    except sqlite3.DatabaseError as error:
+        raise DatabaseError(f"{db_path} is not a usable SQLite database: {error}") from None
+    meta = read_meta(conn)
+    if not meta:
+        if tables:
+            raise DatabaseError(
+                f"{db_path} is a SQLite database that this tool did not build "
+                f"(it has tables {', '.join(sorted(tables))}); give a new file"
+            )
+        return None
+    if meta.get("file") != path:
+        raise DatabaseError(
+            f"{db_path} was built from {meta.get('file')!r}, not {path!r}; "
+            "use --rebuild to start over, or another database file"
+        )
+    first = meta.get("first_commit")
+    if first and not history.commit_exists(repo, first):
+        raise DatabaseError(
+            f"{db_path} was built from a different repository (its first commit {first[:12]} "
+            "is not in this one); use --rebuild to start over, or another database file"
+        )
+    last = meta.get("last_commit")
+    if last and not history.is_ancestor(repo, last, tip):
+        raise HistoryRewritten(
+            f"the history was rewritten: {db_path} was built up to commit {last[:12]}, "
+            f"which is no longer in the history of {tip[:12]}; use --rebuild to start over"
+        )
+    return last
+
+
+def _start_meta(conn: sqlite3.Connection, repo_path: str | Path, path: str) -> None:
+    with conn:
+        conn.execute("insert or replace into _meta values ('file', ?)", (path,))
+        conn.execute("insert or replace into _meta values ('repository', ?)", (str(repo_path),))
+
+
+def _add_versions(conn, repo, path, tip, since, on_commit) -> BuildResult:
+    # Parsed versions are large trees of short-lived dicts and lists, none of
+    # them cyclic: the cycle collector would only rescan the live state again
+    # and again, so it is paused for the build.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _read_versions(conn, repo, path, tip, since, on_commit)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _read_versions(conn, repo, path, tip, since, on_commit) -> BuildResult:
+    writer = SnapshotWriter(conn)
+    commits = snapshots = skipped = 0
+    first_commit = None
+    last = None
+    for version in history.iter_file_versions(repo, path, tip, since):
+        if first_commit is None and since is None:
+            first_commit = version.hash
+            conn.execute("insert or replace into _meta values ('first_commit', ?)", (first_commit,))
+        commits += 1
+        last = version.hash
+        try:
+            if version.blob_sha is None:
+                raise InvalidVersion("file deleted")
+            blob = history.read_blob(repo, version.blob_sha)
+            try:
+                writer.add_snapshot(version.hash, version.when, version.title, split_records(blob))
+            except InvalidVersion:
+                # A record that does not parse alone: parse the whole file, which
+                # says what is wrong with it or, if the split was fooled, reads it.
+                records = dump_records(parse_version(blob))
+                writer.add_snapshot(version.hash, version.when, version.title, records)
+        except InvalidVersion as reason:
+            writer.add_skipped(version.hash, version.when, version.title, str(reason))
+            skipped += 1
+        else:
+            snapshots += 1
+        if writer.pending >= BATCH_WEIGHT or commits % BATCH_COMMITS == 0:
+            writer.flush(last)
+        if on_commit:
+            on_commit()
+    if last is not None:
+        writer.flush(last)
+    return BuildResult(commits, snapshots, skipped, 0.0)

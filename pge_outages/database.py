@@ -1,0 +1,452 @@
+"""Write snapshots of the feed into the SQLite database, one batch at a time.
+
+Each distinct version of an outage is stored once, in `outage_versions`;
+`version_runs` says which consecutive snapshots each version was seen in, and
+the `outage_snapshots` view (views.sql) expands runs back into one row per
+outage per snapshot. Runs never cross a bucket of BUCKET snapshots, so finding
+the outages of one snapshot reads one bucket of one index.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterable
+
+from .feed import COLUMNS, normalise_record, outage_id, parse_record
+
+SCHEMA_VERSION = "1"
+# views.sql joins runs to snapshots on `bucket = snapshot / 64`: keep them equal.
+BUCKET = 64
+VIEWS_SQL = Path(__file__).resolve().parent.parent / "views.sql"
+
+# Long, repetitive texts are stored once in a lookup table of their own.
+LOOKUPS = {
+    "cause": "causes",
+    "crewCurrentStatus": "crew_statuses",
+    "regionName": "regions",
+    "outageDevices": "device_lists",
+}
+_CUSTOMERS = COLUMNS.index("estCustAffected")
+_LOOKUP_INDEXES = {COLUMNS.index(column): table for column, table in LOOKUPS.items()}
+_START, _LATITUDE, _LONGITUDE, _REGION = (
+    COLUMNS.index(c) for c in ("outageStartTime", "latitude", "longitude", "regionName")
+)
+
+_COLUMN_TYPES = {
+    "latitude": "REAL",
+    "longitude": "REAL",
+    "outageExtent": "TEXT",
+    "outageDeviceId": "TEXT",
+    "outageCircuitId": "TEXT",
+    "county": "TEXT",
+    "zip": "TEXT",
+    "spid": "TEXT",
+    "ftsFlag": "TEXT",
+    "outageDevices": "TEXT",
+    "extra": "TEXT",
+}
+
+
+def _version_columns() -> str:
+    lines = []
+    for column in COLUMNS:
+        if column in LOOKUPS:
+            lines.append(f"[{column}] INTEGER REFERENCES {LOOKUPS[column]}(id)")
+        else:
+            lines.append(f"[{column}] {_COLUMN_TYPES.get(column, 'INTEGER')}")
+    return ",\n    ".join(lines)
+
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS snapshots (
+    id INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    [when] INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    outage_count INTEGER NOT NULL,
+    customers_affected INTEGER NOT NULL,
+    ignored_records INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS skipped_versions (
+    hash TEXT PRIMARY KEY,
+    [when] INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS causes (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS crew_statuses (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS regions (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS device_lists (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS outages (
+    id INTEGER PRIMARY KEY,
+    outageStartTime INTEGER,
+    latitude REAL,
+    longitude REAL,
+    regionName TEXT,
+    first_snapshot INTEGER NOT NULL REFERENCES snapshots(id),
+    last_snapshot INTEGER NOT NULL REFERENCES snapshots(id),
+    snapshot_count INTEGER NOT NULL,
+    min_estCustAffected INTEGER,
+    max_estCustAffected INTEGER
+);
+CREATE TABLE IF NOT EXISTS outage_versions (
+    id INTEGER PRIMARY KEY,
+    outage INTEGER NOT NULL REFERENCES outages(id),
+    {_version_columns()}
+);
+CREATE INDEX IF NOT EXISTS outage_versions_outage ON outage_versions(outage);
+CREATE TABLE IF NOT EXISTS version_runs (
+    bucket INTEGER NOT NULL,
+    first_snapshot INTEGER NOT NULL REFERENCES snapshots(id),
+    version INTEGER NOT NULL REFERENCES outage_versions(id),
+    last_snapshot INTEGER NOT NULL REFERENCES snapshots(id),
+    PRIMARY KEY (bucket, first_snapshot, version)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS version_runs_version ON version_runs(version);
+CREATE INDEX IF NOT EXISTS outages_last_snapshot ON outages(last_snapshot);
+"""
+
+OUR_TABLES = (
+    "version_runs",
+    "outage_versions",
+    "outages",
+    "causes",
+    "crew_statuses",
+    "regions",
+    "device_lists",
+    "skipped_versions",
+    "snapshots",
+    "_meta",
+)
+
+
+class DatabaseError(ValueError):
+    """The database file cannot be used for this build."""
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open (creating if needed) a database file, refusing one that is not SQLite."""
+    path = Path(path)
+    if path.is_dir():
+        raise DatabaseError(f"{path} is a directory, not a database file")
+    if path.exists() and path.stat().st_size:
+        with path.open("rb") as f:
+            if f.read(16) != b"SQLite format 3\x00":
+                raise DatabaseError(f"{path} is not a SQLite database")
+    conn = sqlite3.connect(path, isolation_level=None)
+    return conn
+
+
+def table_names(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("select name from sqlite_master where type = 'table'")}
+
+
+def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
+    if "_meta" not in table_names(conn):
+        return {}
+    return dict(conn.execute("select key, value from _meta"))
+
+
+def create_schema(conn: sqlite3.Connection, rebuild: bool = False) -> None:
+    """Create tables, indexes and views idempotently; with rebuild, drop ours first."""
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if rebuild:
+            for (view,) in conn.execute("select name from sqlite_master where type = 'view'").fetchall():
+                conn.execute(f"DROP VIEW [{view}]")
+            for table in OUR_TABLES:
+                conn.execute(f"DROP TABLE IF EXISTS [{table}]")
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        views = VIEWS_SQL.read_text()
+        stored = conn.execute("select value from _meta where key = 'views_sql'").fetchone()
+        if stored is None or stored[0] != views:
+            for (view,) in conn.execute("select name from sqlite_master where type = 'view'").fetchall():
+                conn.execute(f"DROP VIEW [{view}]")
+            for statement in views.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("insert or replace into _meta values ('views_sql', ?)", (views,))
+        conn.execute("insert or replace into _meta values ('schema_version', ?)", (SCHEMA_VERSION,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+class _Lookup:
+    """Ids of the texts of one lookup table, read from the database as needed."""
+
+    def __init__(self, conn: sqlite3.Connection, table: str):
+        self.conn = conn
+        self.table = table
+        self.ids: dict[str, int] = {}
+        self.names: dict[int, str] = {}
+        self.new: list[tuple[int, str]] = []
+        self.next_id = (conn.execute(f"select max(id) from {table}").fetchone()[0] or 0) + 1
+
+    def id_for(self, name: str) -> int:
+        id = self.ids.get(name)
+        if id is None:
+            row = self.conn.execute(f"select id from {self.table} where name = ?", (name,)).fetchone()
+            if row is None:
+                id = self.next_id
+                self.next_id += 1
+                self.new.append((id, name))
+            else:
+                id = row[0]
+            self.ids[name] = id
+            self.names[id] = name
+        return id
+
+    def name_for(self, id: int) -> str:
+        name = self.names.get(id)
+        if name is None:
+            name = self.conn.execute(f"select name from {self.table} where id = ?", (id,)).fetchone()[0]
+            self.ids[name] = id
+            self.names[id] = name
+        return name
+
+    def write_new(self) -> None:
+        self.conn.executemany(f"insert into {self.table} (id, name) values (?, ?)", self.new)
+        self.new = []
+
+
+class _Entry:
+    """An outage as last seen: its normalised values, its version and its run."""
+
+    __slots__ = ("outage", "values", "version", "run", "customers")
+
+    def __init__(self, outage, values, version, run):
+        self.outage = outage
+        self.values = values
+        self.version = version
+        self.run = run
+        self.customers = values[_CUSTOMERS] or 0
+
+
+# A run is a list [bucket, first_snapshot, version, last_snapshot, outage, counted_up_to]:
+# mutable, because the hot path extends it in place snapshot after snapshot.
+_BUCKET, _FIRST, _VERSION, _LAST, _OUTAGE, _COUNTED = range(6)
+
+
+class SnapshotWriter:
+    """Turns versions of the file into rows, written one transaction per flush.
+
+    All state lives in the database: a new writer on a database where another
+    one stopped (or was killed) carries on exactly where the last flush left it.
+    """
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self.next_snapshot = (conn.execute("select max(id) from snapshots").fetchone()[0] or 0) + 1
+        self.next_version = (conn.execute("select max(id) from outage_versions").fetchone()[0] or 0) + 1
+        self.lookups = {index: _Lookup(conn, table) for index, table in _LOOKUP_INDEXES.items()}
+        self.active: dict[int, _Entry] = self._load_active()
+        # The previous snapshot's records by their exact text: an unchanged
+        # record is found here without being parsed.
+        self.active_texts: dict[bytes, _Entry] = {}
+        self._reset_batch()
+
+    def _reset_batch(self) -> None:
+        self.runs: list[list] = [entry.run for entry in self.active.values()]
+        self.departed: dict[int, _Entry] = {}
+        self.versions: list[tuple] = []
+        self.outage_updates: dict[int, list] = {}
+        self.snapshots: list[tuple] = []
+        self.skipped: list[tuple] = []
+        self.pending = 0
+
+    def _entry_from_row(self, outage: int, row: tuple, run: list | None) -> _Entry:
+        version, *values = row
+        for index, lookup in self.lookups.items():
+            if values[index] is not None:
+                values[index] = lookup.name_for(values[index])
+        return _Entry(outage, tuple(values), version, run)
+
+    def _load_active(self) -> dict[int, _Entry]:
+        last = self.next_snapshot - 1
+        columns = ", ".join(f"v.[{c}]" for c in COLUMNS)
+        rows = self.conn.execute(
+            f"""select r.bucket, r.first_snapshot, r.last_snapshot, v.outage, v.id, {columns}
+            from version_runs r join outage_versions v on v.id = r.version
+            where r.bucket = ? and r.last_snapshot = ?""",
+            (last // BUCKET, last),
+        ).fetchall()
+        active = {}
+        for bucket, first, last_seen, outage, *row in rows:
+            run = [bucket, first, row[0], last_seen, outage, last_seen]
+            active[outage] = self._entry_from_row(outage, tuple(row), run)
+        return active
+
+    def _stored_latest(self, outage: int) -> _Entry | None:
+        """The newest version of an outage not in the previous snapshot, if it was ever seen."""
+        entry = self.departed.get(outage)
+        if entry is not None:
+            return entry
+        columns = ", ".join(f"[{c}]" for c in COLUMNS)
+        row = self.conn.execute(
+            f"select id, {columns} from outage_versions where outage = ? order by id desc limit 1",
+            (outage,),
+        ).fetchone()
+        return None if row is None else self._entry_from_row(outage, row, None)
+
+    def add_skipped(self, hash: str, when: int, title: str, reason: str) -> None:
+        self.skipped.append((hash, when, title, reason))
+        self.pending += 1
+
+    def add_snapshot(self, hash: str, when: int, title: str, texts: list[bytes]) -> int:
+        """Record one version of the file, given as its records' JSON texts, as the next snapshot.
+
+        Raises InvalidVersion, having changed nothing, when a record is not JSON.
+        """
+        known = self.active_texts
+        parsed = {text: parse_record(text) for text in texts if text not in known}
+        sid = self.next_snapshot
+        self.next_snapshot += 1
+        bucket = sid // BUCKET
+        previous = self.active
+        current: dict[int, _Entry] = {}
+        current_texts: dict[bytes, _Entry] = {}
+        customers = ignored = 0
+        for text in texts:
+            entry = known.get(text)
+            if entry is None:
+                entry = self._changed(parsed[text], sid, bucket, previous, current)
+                if entry is None:
+                    ignored += 1
+                    continue
+            elif entry.outage in current:
+                ignored += 1
+                continue
+            elif entry.run[_BUCKET] == bucket:
+                entry.run[_LAST] = sid  # the hot path: seen last time, unchanged
+            else:
+                entry = self._new_run(entry.outage, entry.values, entry.version, sid, bucket)
+            current[entry.outage] = entry
+            current_texts[text] = entry
+            customers += entry.customers
+        for outage in previous.keys() - current.keys():
+            self.departed[outage] = previous[outage]
+        self.active = current
+        self.active_texts = current_texts
+        self.snapshots.append((sid, hash, when, title, len(current), customers, ignored))
+        self.pending += 1 + len(parsed) // 16
+        return sid
+
+    def _changed(self, record, sid: int, bucket: int, previous, current) -> _Entry | None:
+        outage = outage_id(record)
+        if outage is None or outage in current:
+            return None
+        values = normalise_record(record)
+        entry = previous.get(outage)
+        latest = entry if entry is not None else self._stored_latest(outage)
+        if latest is not None and latest.values == values:
+            version = latest.version
+        else:
+            version = self._new_version(outage, values)
+        if entry is not None and entry.version == version and entry.run[_BUCKET] == bucket:
+            entry.run[_LAST] = sid
+            return _Entry(outage, values, version, entry.run)
+        return self._new_run(outage, values, version, sid, bucket)
+
+    def _new_version(self, outage: int, values: tuple) -> int:
+        version = self.next_version
+        self.next_version += 1
+        stored = list(values)
+        for index, lookup in self.lookups.items():
+            if stored[index] is not None:
+                stored[index] = lookup.id_for(stored[index])
+        self.versions.append((version, outage, *stored))
+        customers = values[_CUSTOMERS]
+        update = self.outage_updates.get(outage)
+        if update is None:
+            self.outage_updates[outage] = [None, values, customers, customers]
+        else:
+            update[1] = values
+            if customers is not None:
+                update[2] = customers if update[2] is None else min(update[2], customers)
+                update[3] = customers if update[3] is None else max(update[3], customers)
+        return version
+
+    def _new_run(self, outage: int, values: tuple, version: int, sid: int, bucket: int) -> _Entry:
+        run = [bucket, sid, version, sid, outage, sid - 1]
+        self.runs.append(run)
+        update = self.outage_updates.get(outage)
+        if update is None:
+            self.outage_updates[outage] = [sid, None, None, None]
+        elif update[0] is None:
+            update[0] = sid
+        return _Entry(outage, values, version, run)
+
+    def flush(self, last_commit: str) -> None:
+        """Write everything since the last flush, and `last_commit`, in one transaction."""
+        conn = self.conn
+        counts: dict[int, list[int]] = {}
+        for run in self.runs:
+            tally = counts.setdefault(run[_OUTAGE], [0, 0])
+            tally[0] += run[_LAST] - run[_COUNTED]
+            tally[1] = max(tally[1], run[_LAST])
+        outage_rows = []
+        for outage, (seen, last) in counts.items():
+            first, values, low, high = self.outage_updates.get(outage) or (None, None, None, None)
+            if values is None:
+                values = (self.active.get(outage) or self.departed[outage]).values
+            outage_rows.append(
+                (
+                    outage,
+                    values[_START],
+                    values[_LATITUDE],
+                    values[_LONGITUDE],
+                    values[_REGION],
+                    first if first is not None else last,
+                    last,
+                    seen,
+                    low,
+                    high,
+                )
+            )
+        placeholders = ", ".join("?" for _ in range(len(COLUMNS) + 2))
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for lookup in self.lookups.values():
+                lookup.write_new()
+            conn.executemany(f"insert into outage_versions values ({placeholders})", self.versions)
+            conn.executemany(
+                "insert or replace into version_runs values (?, ?, ?, ?)",
+                [run[:4] for run in self.runs],
+            )
+            conn.executemany(_UPSERT_OUTAGE, outage_rows)
+            conn.executemany("insert into snapshots values (?, ?, ?, ?, ?, ?, ?)", self.snapshots)
+            conn.executemany("insert into skipped_versions values (?, ?, ?, ?)", self.skipped)
+            conn.execute("insert or replace into _meta values ('last_commit', ?)", (last_commit,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        for run in self.runs:
+            run[_COUNTED] = run[_LAST]
+        self._reset_batch()
+
+
+_UPSERT_OUTAGE = """
+insert into outages (id, outageStartTime, latitude, longitude, regionName, first_snapshot,
+    last_snapshot, snapshot_count, min_estCustAffected, max_estCustAffected)
+values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+on conflict (id) do update set
+    outageStartTime = excluded.outageStartTime,
+    latitude = excluded.latitude,
+    longitude = excluded.longitude,
+    regionName = excluded.regionName,
+    last_snapshot = max(last_snapshot, excluded.last_snapshot),
+    snapshot_count = snapshot_count + excluded.snapshot_count,
+    min_estCustAffected = coalesce(min(min_estCustAffected, excluded.min_estCustAffected),
+        min_estCustAffected, excluded.min_estCustAffected),
+    max_estCustAffected = coalesce(max(max_estCustAffected, excluded.max_estCustAffected),
+        max_estCustAffected, excluded.max_estCustAffected)
+"""
+

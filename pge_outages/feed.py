@@ -1,0 +1,287 @@
+"""Read one version of the outage feed file into normalised outage records.
+
+Both eras of PG&E's feed (the legacy feed of 2019-2022, every value a string,
+and the ArcGIS feed of 2024 on) map onto one set of column names, with
+numbers as numbers and every time in Unix seconds (UTC).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any, Callable
+
+import orjson
+
+# The columns of one outage version, in the order the builder stores them.
+COLUMNS = (
+    "estCustAffected",
+    "latitude",
+    "longitude",
+    "cause",
+    "crewCurrentStatus",
+    "regionName",
+    "outageStartTime",
+    "lastUpdateTime",
+    "currentEtor",
+    "autoEtor",
+    "crewEta",
+    "hazardFlag",
+    "outageExtent",
+    "outageDeviceId",
+    "outageCircuitId",
+    "county",
+    "zip",
+    "deviceCount",
+    "spid",
+    "ftsFlag",
+    "outageDevices",
+    "extra",
+)
+TIME_COLUMNS = ("outageStartTime", "lastUpdateTime", "currentEtor", "autoEtor", "crewEta")
+
+LEGACY_ID = "outageNumber"
+ARCGIS_ID = "F_OUTAGE_ID"
+
+# Keys that change on every scrape without meaning, or that restate another key
+# (the *_TEXT fields spell out the millisecond times; geometry_x/y is the same
+# point as OUTAGE_LATITUDE/LONGITUDE, in Web Mercator).
+_IGNORED = {
+    "OBJECTID",
+    "blueSkyNotificationSubscription",
+    "OUTAGE_START_TEXT",
+    "LAST_UPDATE_TEXT",
+    "CURRENT_ETOR_TEXT",
+    "AUTO_ETOR_TEXT",
+    "CREW_ETA_TEXT",
+}
+
+_EARTH_RADIUS = 6378137.0
+
+
+class InvalidVersion(ValueError):
+    """A version of the file that is not a JSON list of outages."""
+
+
+def _to_int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) else None
+    text = str(value).strip()
+    try:
+        return int(text)
+    except ValueError:
+        number = float(text)  # raises ValueError for text that is no number
+        if not math.isfinite(number):
+            raise
+        return int(number)
+
+
+def _to_float(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(value)
+    return number
+
+
+def _to_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+def _seconds(value: Any) -> int | None:
+    return _to_int(value)
+
+
+def _milliseconds(value: Any) -> int | None:
+    if isinstance(value, str) and value and not value.lstrip("-").isdigit():
+        try:
+            return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+        except ValueError:
+            pass
+    ms = _to_int(value)
+    return None if ms is None else ms // 1000
+
+
+def _hazard(value: Any) -> int | None:
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return int(value.strip().lower() == "true")
+    return _to_int(value)
+
+
+# column -> (legacy key, converter), (ArcGIS key, converter)
+_LEGACY: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "estCustAffected": ("estCustAffected", _to_int),
+    "latitude": ("latitude", _to_float),
+    "longitude": ("longitude", _to_float),
+    "cause": ("cause", _to_text),
+    "crewCurrentStatus": ("crewCurrentStatus", _to_text),
+    "regionName": ("regionName", _to_text),
+    "outageStartTime": ("outageStartTime", _seconds),
+    "lastUpdateTime": ("lastUpdateTime", _seconds),
+    "currentEtor": ("currentEtor", _seconds),
+    "autoEtor": ("autoEtor", _seconds),
+    "crewEta": ("crewEta", _seconds),
+    "hazardFlag": ("hazardFlag", _hazard),
+}
+_ARCGIS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "estCustAffected": ("EST_CUSTOMERS", _to_int),
+    "latitude": ("OUTAGE_LATITUDE", _to_float),
+    "longitude": ("OUTAGE_LONGITUDE", _to_float),
+    "cause": ("OUTAGE_CAUSE", _to_text),
+    "crewCurrentStatus": ("CREW_CURRENT_STATUS", _to_text),
+    "regionName": ("CITY", _to_text),
+    "outageStartTime": ("OUTAGE_START", _milliseconds),
+    "lastUpdateTime": ("LAST_UPDATE", _milliseconds),
+    "currentEtor": ("CURRENT_ETOR", _milliseconds),
+    "autoEtor": ("AUTO_ETOR", _milliseconds),
+    "crewEta": ("CREW_ETA", _milliseconds),
+    "hazardFlag": ("HAZARD_FLAG", _hazard),
+    "outageExtent": ("OUTAGE_EXTENT", _to_text),
+    "outageDeviceId": ("OUTAGE_DEVICE_ID", _to_text),
+    "outageCircuitId": ("OUTAGE_CIRCUIT_ID", _to_text),
+    "county": ("COUNTY", _to_text),
+    "zip": ("ZIP", _to_text),
+    "deviceCount": ("DEVICE_COUNT", _to_int),
+    "spid": ("SPID", _to_text),
+    "ftsFlag": ("fts_flag", _to_text),
+}
+_TEXT_TWIN = {
+    "OUTAGE_START": "OUTAGE_START_TEXT",
+    "LAST_UPDATE": "LAST_UPDATE_TEXT",
+    "CURRENT_ETOR": "CURRENT_ETOR_TEXT",
+    "AUTO_ETOR": "AUTO_ETOR_TEXT",
+    "CREW_ETA": "CREW_ETA_TEXT",
+}
+
+
+def parse_version(blob: bytes) -> list[Any]:
+    """Parse one version of the file; raise InvalidVersion saying why it is no list of outages."""
+    if not blob.strip():
+        raise InvalidVersion("empty file")
+    try:
+        data = orjson.loads(blob)
+    except orjson.JSONDecodeError as error:
+        head = blob.lstrip()[:15].lower()
+        if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<")):
+            raise InvalidVersion("HTML or XML instead of JSON") from None
+        raise InvalidVersion(f"invalid JSON: {error}") from None
+    if isinstance(data, dict):
+        if "error" in data:
+            message = data["error"]
+            if isinstance(message, dict):
+                message = message.get("message") or message.get("code")
+            raise InvalidVersion(f"error object: {message}")
+        raise InvalidVersion("a JSON object instead of a list of outages")
+    if not isinstance(data, list):
+        raise InvalidVersion(f"a JSON {type(data).__name__} instead of a list of outages")
+    return data
+
+
+def outage_id(record: Any) -> int | None:
+    """The outage number of one record of either era, or None if it has none."""
+    if not isinstance(record, dict):
+        return None
+    raw = record.get(LEGACY_ID)
+    if raw is None:
+        raw = record.get(ARCGIS_ID)
+    try:
+        return _to_int(raw)
+    except (TypeError, ValueError):
+        return None
+
+
+def normalise_record(record: dict[str, Any]) -> tuple[Any, ...]:
+    """Map one record of either era onto COLUMNS, as a tuple in that order.
+
+    A value that cannot be converted is kept, as it was, in `extra` with every
+    key the mapping does not know, so no data is lost.
+    """
+    arcgis = ARCGIS_ID in record and LEGACY_ID not in record
+    mapping = _ARCGIS if arcgis else _LEGACY
+    used = {ARCGIS_ID if arcgis else LEGACY_ID}
+    extra: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    for column, (key, convert) in mapping.items():
+        raw = record.get(key)
+        used.add(key)
+        if raw is None and arcgis and key in _TEXT_TWIN:
+            raw = record.get(_TEXT_TWIN[key])
+        try:
+            values[column] = convert(raw)
+        except (TypeError, ValueError):
+            values[column] = None
+            extra[key] = raw
+    if arcgis and (values["latitude"] is None or values["longitude"] is None):
+        values["latitude"], values["longitude"] = _from_web_mercator(record)
+    if arcgis and values["latitude"] is not None:
+        used.update(("geometry_x", "geometry_y"))
+    devices = record.get("outageDevices")
+    used.add("outageDevices")
+    values["outageDevices"] = orjson.dumps(devices).decode() if devices else None
+    for key, value in record.items():
+        if key not in used and key not in _IGNORED:
+            extra[key] = value
+    values["extra"] = (
+        orjson.dumps(extra, option=orjson.OPT_SORT_KEYS).decode() if extra else None
+    )
+    return tuple(values.get(column) for column in COLUMNS)
+
+
+def _from_web_mercator(record: dict[str, Any]) -> tuple[float | None, float | None]:
+    try:
+        x = _to_float(record.get("geometry_x"))
+        y = _to_float(record.get("geometry_y"))
+    except (TypeError, ValueError):
+        return None, None
+    if x is None or y is None:
+        return None, None
+    longitude = math.degrees(x / _EARTH_RADIUS)
+    latitude = math.degrees(2 * math.atan(math.exp(y / _EARTH_RADIUS)) - math.pi / 2)
+    return round(latitude, 6), round(longitude, 6)
+
+
+# In a file written with indent=2 (both public histories, and our scraper),
+# this is how one top-level record ends and the next begins. A JSON string
+# cannot hold a raw newline, so the bytes can only be structure.
+_RECORD_SEPARATOR = b"},\n  {"
+
+
+def split_records(blob: bytes) -> list[bytes]:
+    """The JSON text of each record of one version of the file, without parsing it.
+
+    An unchanged outage then costs a bytes comparison instead of a parse. A
+    file laid out another way is parsed whole and each record written back
+    out. Raise InvalidVersion when the file is not a JSON list.
+    """
+    body = blob.strip()
+    if body[:1] == b"[" and body[-1:] == b"]":
+        inner = body[1:-1].strip()
+        if not inner:
+            return []
+        if inner[:1] == b"{" and inner[-1:] == b"}":
+            return [b"{" + part + b"}" for part in inner[1:-1].split(_RECORD_SEPARATOR)]
+    return dump_records(parse_version(blob))
+
+
+def dump_records(data: list[Any]) -> list[bytes]:
+    return [orjson.dumps(record) for record in data]
+
+
+def parse_record(text: bytes) -> Any:
+    """Parse one record's text; raise InvalidVersion if it is not JSON."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise InvalidVersion(f"invalid JSON: {error}") from None

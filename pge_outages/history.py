@@ -1,0 +1,132 @@
+"""Walk the git history of one file: every commit that changed it, oldest first.
+
+Versions are read from git objects through GitPython's persistent
+`git cat-file --batch` process; nothing is ever checked out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import git
+from gitdb.exc import BadName
+
+DEFAULT_FILES = ("outages.json", "pge-outages.json")
+_NULL_SHA = "0" * 40
+
+
+class HistoryError(RuntimeError):
+    """The repository, branch or file cannot be read as a history."""
+
+
+@dataclass(frozen=True)
+class FileVersion:
+    """The file as one commit left it; `blob` is None where the commit deleted it."""
+
+    hash: str
+    when: int
+    title: str
+    blob_sha: str | None
+
+
+def open_repo(path: str | Path) -> git.Repo:
+    """Open a working copy or bare repository, or raise HistoryError naming the path."""
+    try:
+        return git.Repo(path)
+    except git.NoSuchPathError:
+        raise HistoryError(f"{path}: no such directory") from None
+    except git.InvalidGitRepositoryError:
+        raise HistoryError(f"{path}: not a git repository") from None
+
+
+def resolve_branch(repo: git.Repo, branch: str | None) -> str:
+    """The commit hash the branch (default: HEAD) points at."""
+    ref = branch or "HEAD"
+    try:
+        return repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")
+    except git.GitCommandError:
+        if branch is None:
+            raise HistoryError(f"{repo.git_dir}: the repository has no commits") from None
+        raise HistoryError(f"branch or commit {ref!r} not found in the repository") from None
+
+
+def find_file(repo: git.Repo, tip: str, file: str | None) -> str:
+    """The path of the outage file: `file` if given, else the default the history holds."""
+    candidates = (file,) if file else DEFAULT_FILES
+    for path in candidates:
+        if repo.git.log("-1", "--format=%H", tip, "--", path):
+            return path
+    if file:
+        raise HistoryError(f"{file} is not in the history of {tip[:12]}")
+    names = " or ".join(DEFAULT_FILES)
+    raise HistoryError(f"neither {names} is in the history of {tip[:12]}; name the file with --file")
+
+
+def commit_exists(repo: git.Repo, sha: str) -> bool:
+    try:
+        repo.git.cat_file("-e", f"{sha}^{{commit}}")
+    except git.GitCommandError:
+        return False
+    return True
+
+
+def is_ancestor(repo: git.Repo, ancestor: str, tip: str) -> bool:
+    try:
+        repo.git.merge_base("--is-ancestor", ancestor, tip)
+    except git.GitCommandError:
+        return False
+    return True
+
+
+def _log_args(path: str, tip: str, since: str | None) -> list[str]:
+    revisions = f"{since}..{tip}" if since else tip
+    return [revisions, "--first-parent", "--", path]
+
+
+def count_versions(repo: git.Repo, path: str, tip: str, since: str | None = None) -> int:
+    """How many commits after `since` up to `tip` changed the file."""
+    return int(repo.git.rev_list("--count", *_log_args(path, tip, since)))
+
+
+def iter_file_versions(
+    repo: git.Repo, path: str, tip: str, since: str | None = None
+) -> Iterator[FileVersion]:
+    """Yield each commit after `since` up to `tip` that changed `path`, oldest first."""
+    process = repo.git.log(
+        "--reverse",
+        "--raw",
+        "--no-abbrev",
+        "--no-renames",
+        "--format=%x00%H %ct %cI",
+        *_log_args(path, tip, since),
+        as_process=True,
+    )
+    header: list[str] | None = None
+    blob: str | None = None
+    try:
+        for raw_line in process.stdout:
+            line = raw_line.decode("utf-8", "replace").rstrip("\n")
+            if line.startswith("\x00"):
+                if header is not None:
+                    yield FileVersion(header[0], int(header[1]), header[2], blob)
+                header = line[1:].split(" ")
+                blob = None
+            elif line.startswith(":"):
+                # ":100644 100644 <old> <new> M\tpath": the new blob, all zeros when deleted
+                new_sha = line.split("\t", 1)[0].split(" ")[3]
+                blob = None if new_sha == _NULL_SHA else new_sha
+        if header is not None:
+            yield FileVersion(header[0], int(header[1]), header[2], blob)
+    finally:
+        process.stdout.close()
+        process.wait()
+
+
+def read_blob(repo: git.Repo, sha: str) -> bytes:
+    """The bytes of one blob, through the repository's persistent cat-file process."""
+    try:
+        return repo.odb.stream(bytes.fromhex(sha)).read()
+    except BadName:
+        raise HistoryError(f"blob {sha} is missing from the repository") from None
