@@ -201,17 +201,17 @@ def call_with_retry(
     Example: call_with_retry(lambda: feed.fetch(get_json, url), FetchPolicy(), time.monotonic() + 60)
     """
     delay = policy.backoff
-    for number in range(1, policy.attempts + 1):
+    number = 1
+    while True:
         try:
             return attempt()
         except FeedError as exc:
             exc.attempts = number
-            out_of_time = clock() + delay >= deadline
-            if not exc.transient or number == policy.attempts or out_of_time:
+            if not exc.transient or number >= policy.attempts or clock() + delay >= deadline:
                 raise
         sleep(delay)
         delay *= 2
-    raise AssertionError("unreachable: the last attempt returns or raises")
+        number += 1
 
 
 def normalise_records(feed: Feed, url: str, records: list[Record]) -> list[Record]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -17,8 +18,11 @@ from scraper_server import (
     FeedServer,
     Reply,
     arcgis_features,
+    commit_count,
     fixture_bytes,
     fixture_json,
+    git,
+    make_repo,
     refusing_port,
     run_scraper,
     serve_feed,
@@ -30,6 +34,7 @@ from scrapers.base import (
     FeedCountMismatch,
     FetchPolicy,
     fetch_records,
+    http_get_json,
     render_records,
     scrape_to_file,
 )
@@ -40,11 +45,16 @@ def storm(count: int) -> list[dict]:
     recorded = arcgis_features()
     features = []
     for number in range(count):
-        feature = json.loads(json.dumps(recorded[number % len(recorded)]))
+        feature = copy.deepcopy(recorded[number % len(recorded)])
         feature["attributes"]["F_OUTAGE_ID"] = 3_000_000 - number
         feature["attributes"]["OBJECTID"] = number + 1
         features.append(feature)
     return features
+
+
+def _get_json():
+    session = requests.Session()
+    return lambda url, params: http_get_json(session, url, params, timeout=5)
 
 
 # Paging --------------------------------------------------------------------
@@ -76,13 +86,6 @@ def test_storm_larger_than_page_size_loses_nothing():
     assert [p["resultOffset"] for p in feed.page_requests] == ["0", "1000", "2000"]
     assert len(records) == 2_500
     assert {r["F_OUTAGE_ID"] for r in records} == {f["attributes"]["F_OUTAGE_ID"] for f in features}
-
-
-def _get_json():
-    session = requests.Session()
-    from scrapers.base import http_get_json
-
-    return lambda url, params: http_get_json(session, url, params, timeout=5)
 
 
 # The file format ------------------------------------------------------------
@@ -412,21 +415,25 @@ FAULTS = {
 
 
 @pytest.mark.parametrize("kind", list(FAULTS))
-def test_feed_fault_leaves_file_untouched(tmp_path, kind):
-    server, message, requests_made = FAULTS[kind]
+def test_feed_fault_leaves_file_untouched_and_commits_nothing(tmp_path, kind):
+    server, message, requests_made = copy.deepcopy(FAULTS[kind])
     legacy = server.legacy is not None
-    output = tmp_path / ("pge-outages.json" if legacy else "outages.json")
+    name = "pge-outages.json" if legacy else "outages.json"
     before = b'[\n  {"previous": "snapshot, formatted by hand"}\n]\n'
-    output.write_bytes(before)
+    repo = make_repo(tmp_path / "history", {name: before})
+    output = repo / name
     with serve_feed(server) as feed:
-        result = run_scraper("--output", str(output), "--url", feed.url, "--feed", "legacy" if legacy else "arcgis")
+        result = run_scraper(
+            "--output", str(output), "--url", feed.url, "--feed", "legacy" if legacy else "arcgis", "--commit"
+        )
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr == f"Error: {message.format(url=feed.url)}; {output} left unchanged\n"
     assert output.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == [output.name]
+    assert sorted(p.name for p in repo.iterdir()) == [".git", name]
+    assert commit_count(repo) == 1
+    assert git(repo, "status", "--porcelain") == ""
     assert len(feed.requests) == requests_made
-    server.requests.clear()  # the parametrized servers are module-level
 
 
 @pytest.mark.parametrize("place", ["refused", "silent"])
