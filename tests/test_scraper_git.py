@@ -20,7 +20,7 @@ from scraper_server import (
 )
 
 from scrapers import pge
-from scrapers.base import normalise_records, render_records
+from scrapers.base import commit_message, normalise_records, render_records
 
 BOT = "pge-outages bot <actions@users.noreply.github.com>"
 
@@ -366,3 +366,24 @@ def test_pull_conflict_on_another_file_exits_3_and_keeps_snapshot_committed(tmp_
     assert git(scraper, "status", "--porcelain") == ""
     assert (scraper / "outages.json").read_bytes() == fixture_bytes("arcgis-expected.json")
     assert head(remote, "main") == head(other)
+
+
+@pytest.mark.parametrize(
+    "before, after, first_line",
+    [
+        ([], [(1, 1)], "1 outage added, 0 removed, 0 changed; 1 customer affected"),
+        ([(1, 5)], [], "0 outages added, 1 removed, 0 changed; 0 customers affected"),
+        (
+            [(n, 1) for n in range(1, 1_201)],
+            [(n, 2) for n in range(2, 1_202)] + [(n, 1_000) for n in range(5_000, 5_003)],
+            "4 outages added, 1 removed, 1,199 changed; 5,400 customers affected",
+        ),
+    ],
+    ids=["singular", "all-cleared", "thousands"],
+)
+def test_commit_message_first_line(before, after, first_line):
+    def records(pairs):
+        return [{"F_OUTAGE_ID": i, "CITY": "Chico", "EST_CUSTOMERS": c, "OUTAGE_CAUSE": None} for i, c in pairs]
+
+    message = commit_message(pge.ARCGIS, records(before), records(after))
+    assert message.splitlines()[0] == first_line
