@@ -121,7 +121,7 @@ def fetch_legacy(get_json: GetJson, url: str) -> list[Record]:
     regions = response.get("outagesRegions") if isinstance(response, dict) else None
     if not isinstance(regions, list):
         raise FeedInvalid(f"{url} returned no 'outagesRegions' list")
-    records = []
+    records: list[Record] = []
     for number, region in enumerate(regions, 1):
         outages = region.get("outages") if isinstance(region, dict) else None
         if not isinstance(outages, list) or not all(isinstance(o, dict) for o in outages):
