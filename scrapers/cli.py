@@ -154,7 +154,9 @@ def make_scrape_command(utility: Utility) -> click.Command:
             "written" if result.written else "unchanged",
         ]
         if result.rechecked:
-            parts.append("empty feed confirmed by a second fetch" if not count else "refetched after an empty answer")
+            parts.append(
+                "refetched after an empty answer" if count else "empty feed confirmed by a second fetch"
+            )
         if commit:
             try:
                 sha = commit_snapshot(chosen, output, result.records, identity)
