@@ -63,7 +63,7 @@ def build_database(
         path = history.find_file(repo, tip, file)
         conn = connect(db_path)
         try:
-            since = None if rebuild else _check_database(conn, repo, db_path, path, tip)
+            since = _check_database(conn, repo, db_path, path, tip, rebuild)
             total = history.count_versions(repo, path, tip, since)
             if since is not None and total == 0:
                 return BuildResult(0, 0, 0, time.perf_counter() - started)
@@ -82,9 +82,9 @@ def build_database(
 
 
 def _check_database(
-    conn: sqlite3.Connection, repo, db_path: str | Path, path: str, tip: str
+    conn: sqlite3.Connection, repo, db_path: str | Path, path: str, tip: str, rebuild: bool
 ) -> str | None:
-    """The last commit the database holds, or None for a new database; raise if it won't do."""
+    """The last commit the database holds, or None to start from the first; raise if it won't do."""
     try:
         tables = table_names(conn)
     except sqlite3.DatabaseError as error:
@@ -96,6 +96,8 @@ def _check_database(
                 f"{db_path} is a SQLite database that this tool did not build "
                 f"(it has tables {', '.join(sorted(tables))}); give a new file"
             )
+        return None
+    if rebuild:
         return None
     if meta.get("file") != path:
         raise DatabaseError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from zoneinfo import ZoneInfo
 from typing import Any, Callable
 
 import orjson
@@ -57,6 +58,7 @@ _IGNORED = {
 }
 
 _EARTH_RADIUS = 6378137.0
+PGE_TIME_ZONE = ZoneInfo("America/Los_Angeles")
 
 
 class InvalidVersion(ValueError):
@@ -105,13 +107,22 @@ def _seconds(value: Any) -> int | None:
 
 
 def _milliseconds(value: Any) -> int | None:
-    if isinstance(value, str) and value and not value.lstrip("-").isdigit():
-        try:
-            return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
-        except ValueError:
-            pass
+    if isinstance(value, str) and value and not value.strip().lstrip("-").isdigit():
+        return _text_time(value.strip())
     ms = _to_int(value)
     return None if ms is None else ms // 1000
+
+
+def _text_time(text: str) -> int:
+    """Seconds from a time written out: ISO 8601, or the feed's US-style local time."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        # "2/4/2024 3:32:00 PM": PG&E's local time, as CREW_ETA is sometimes given
+        moment = datetime.strptime(text, "%m/%d/%Y %I:%M:%S %p")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=PGE_TIME_ZONE)
+    return int(moment.timestamp())
 
 
 def _hazard(value: Any) -> int | None:

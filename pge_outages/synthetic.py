@@ -1,0 +1,289 @@
+"""Generate a realistic, reproducible outage history into a new git repository.
+
+Outages start, change customers and crew status, and end; a few storms bring
+many at once; every outage lies in PG&E's territory. The same seed always
+gives the same history, byte for byte. Commits are streamed through
+`git fast-import`, so 60,000 of them take about a minute.
+
+    python -m pge_outages.synthetic demo/history --era arcgis --commits 1000 --seed 1
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import subprocess
+from pathlib import Path
+
+import click
+
+ERAS = ("legacy", "arcgis")
+FILES = {"legacy": "pge-outages.json", "arcgis": "outages.json"}
+START = 1569913200  # 2019-10-01 00:00 -07:00
+INTERVAL = 600
+
+# Towns of PG&E's territory, Northern and Central California: (name, county, lat, lon).
+PLACES = [
+    ("San Francisco", "San Francisco", 37.7749, -122.4194),
+    ("Oakland", "Alameda", 37.8044, -122.2712),
+    ("Berkeley", "Alameda", 37.8716, -122.2727),
+    ("San Jose", "Santa Clara", 37.3382, -121.8863),
+    ("Santa Cruz", "Santa Cruz", 36.9741, -122.0308),
+    ("Ben Lomond", "Santa Cruz", 37.0891, -122.0863),
+    ("Salinas", "Monterey", 36.6777, -121.6555),
+    ("San Luis Obispo", "San Luis Obispo", 35.2828, -120.6596),
+    ("Fresno", "Fresno", 36.7378, -119.7871),
+    ("Bakersfield", "Kern", 35.3733, -119.0187),
+    ("Modesto", "Stanislaus", 37.6391, -120.9969),
+    ("Stockton", "San Joaquin", 37.9577, -121.2908),
+    ("Sacramento", "Sacramento", 38.5816, -121.4944),
+    ("Auburn", "Placer", 38.8966, -121.0769),
+    ("Grass Valley", "Nevada", 39.2191, -121.0611),
+    ("Placerville", "El Dorado", 38.7296, -120.7985),
+    ("Santa Rosa", "Sonoma", 38.4404, -122.7141),
+    ("Napa", "Napa", 38.2975, -122.2869),
+    ("Chico", "Butte", 39.7285, -121.8375),
+    ("Paradise", "Butte", 39.7596, -121.6219),
+    ("Redding", "Shasta", 40.5865, -122.3917),
+    ("Eureka", "Humboldt", 40.8021, -124.1637),
+    ("Ukiah", "Mendocino", 39.1502, -123.2078),
+    ("Merced", "Merced", 37.3022, -120.4830),
+]
+CAUSES = [
+    "PG&E is investigating the cause of your outage.",
+    "Our preliminary determination is that your outage was caused by weather.",
+    "Our preliminary determination is that your outage was caused by an equipment issue.",
+    "Our preliminary determination is that your outage was caused by a vehicle accident.",
+    "Our preliminary determination is that your outage was caused by an animal.",
+    "Our preliminary determination is that your outage was caused by trees or branches.",
+]
+STORM_CAUSE = "Our preliminary determination is that your outage was caused by weather."
+STATUSES = [
+    "PG&E is sending a repair crew to the outage location.",
+    "A repair crew is on the way to the outage location.",
+    "The repair crew is onsite working to restore power.",
+]
+ARCGIS_CAUSES = ["EMERG REPAIRS", "STORM", "EQUIPMENT", "VEHICLE", "ANIMAL", "TREE"]
+ARCGIS_STATUSES = ["Awaiting Crew", "Crew Dispatched", "Crew Onsite", "T-Man Enroute"]
+BROKEN_KINDS = ("html", "truncated", "empty", "error", "object", "deleted")
+
+
+class _Outage:
+    def __init__(self, rng: random.Random, number: int, now: int, place, storm: bool):
+        name, county, lat, lon = place
+        self.number = number
+        self.start = now - rng.randrange(0, INTERVAL)
+        self.region = name
+        self.county = county
+        self.latitude = round(lat + rng.uniform(-0.12, 0.12), 5)
+        self.longitude = round(lon + rng.uniform(-0.12, 0.12), 5)
+        big = rng.random() < (0.3 if storm else 0.05)
+        self.customers = rng.randint(50, 4000) if big else rng.randint(1, 40)
+        self.cause = 1 if storm else rng.randrange(len(CAUSES))
+        self.status = 0
+        self.updated = self.start
+        self.etor = self.start + rng.choice((2, 3, 4, 6, 8)) * 3600
+        self.lifetime = int(rng.expovariate(1 / (6 if storm else 2.5)) * 3600) + INTERVAL
+        self.devices = rng.randint(1, 4) if rng.random() < 0.3 else 0
+        self.circuit = rng.randint(10_000_000, 99_999_999)
+        self.text: str | None = None
+
+    def step(self, rng: random.Random, now: int) -> bool:
+        """Advance one scrape; return whether anything the feed shows changed."""
+        if rng.random() > 0.1:
+            return False
+        roll = rng.random()
+        if roll < 0.4:
+            self.customers = max(1, int(self.customers * rng.uniform(0.3, 1.3)))
+        elif roll < 0.7 and self.status < len(STATUSES) - 1:
+            self.status += 1
+        else:
+            self.etor += rng.choice((1, 2)) * 3600  # the restoration estimate slips
+        self.updated = now
+        self.text = None
+        return True
+
+    def record(self, era: str) -> dict:
+        if era == "legacy":
+            record = {
+                "outageNumber": str(self.number),
+                "outageStartTime": str(self.start),
+                "crewCurrentStatus": STATUSES[self.status],
+                "currentEtor": str(self.etor),
+                "cause": CAUSES[self.cause],
+                "estCustAffected": str(self.customers),
+                "lastUpdateTime": str(self.updated),
+                "hazardFlag": "0",
+                "latitude": str(self.latitude),
+                "longitude": str(self.longitude),
+            }
+            if self.devices:
+                record["outageDevices"] = [
+                    {"latitude": str(round(self.latitude + i * 0.003, 5)),
+                     "longitude": str(round(self.longitude - i * 0.003, 5))}
+                    for i in range(self.devices)
+                ]
+            record["regionName"] = self.region
+            return record
+        x = math.radians(self.longitude) * 6378137.0
+        y = math.log(math.tan(math.pi / 4 + math.radians(self.latitude) / 2)) * 6378137.0
+        return {
+            "F_OUTAGE_ID": self.number,
+            "OUTAGE_EXTENT": "DEVICE" if self.customers > 1 else "CUSTOMER",
+            "OUTAGE_DEVICE_ID": str(300_000_000_000 + self.number),
+            "OUTAGE_CIRCUIT_ID": self.circuit,
+            "CREW_ETA": None,
+            "CREW_CURRENT_STATUS": ARCGIS_STATUSES[self.status],
+            "OUTAGE_CAUSE": ARCGIS_CAUSES[self.cause],
+            "EST_CUSTOMERS": self.customers,
+            "OUTAGE_LATITUDE": self.latitude,
+            "OUTAGE_LONGITUDE": self.longitude,
+            "CITY": self.region,
+            "COUNTY": self.county,
+            "ZIP": None,
+            "DEVICE_COUNT": self.devices,
+            "OUTAGE_START": self.start * 1000,
+            "OUTAGE_START_TEXT": None,
+            "LAST_UPDATE": self.updated * 1000,
+            "LAST_UPDATE_TEXT": None,
+            "CURRENT_ETOR": self.etor * 1000,
+            "CURRENT_ETOR_TEXT": None,
+            "AUTO_ETOR": None,
+            "SPID": None,
+            "fts_flag": "N",
+            "geometry_x": round(x, 3),
+            "geometry_y": round(y, 3),
+        }
+
+    def dumped(self, era: str) -> str:
+        # Serialised once per change, already indented as an item of the list.
+        if self.text is None:
+            self.text = "  " + json.dumps(self.record(era), indent=2).replace("\n", "\n  ")
+        return self.text
+
+
+def _broken_blob(kind: str, good: str) -> bytes | None:
+    return {
+        "html": b"<!DOCTYPE html><html><body><h1>503 Service Unavailable</h1></body></html>\n",
+        "truncated": good.encode()[: max(1, len(good) // 2)],
+        "empty": b"",
+        "error": b'{"error": {"code": 400, "message": "Unable to complete operation."}}\n',
+        "object": b'{"outages": []}\n',
+        "deleted": None,
+    }[kind]
+
+
+def iter_versions(commits: int, era: str = "arcgis", seed: int = 1, outages: int = 40,
+                  storms: int = 3, broken: int = 0, start: int = START):
+    """Yield (time, message, file bytes or None for a deletion) for each commit, oldest first.
+
+    `outages` is the typical number of outages in a snapshot; `broken` is how
+    many versions are replaced by a broken one (HTML, truncated JSON, ...).
+    """
+    if era not in ERAS:
+        raise ValueError(f"unknown era {era!r}: choose one of {', '.join(ERAS)}")
+    rng = random.Random(seed)
+    storm_rng = random.Random(seed + 1)
+    storm_starts = sorted(storm_rng.randrange(0, max(1, commits)) for _ in range(storms))
+    storm_places = [storm_rng.randrange(len(PLACES)) for _ in range(storms)]
+    broken_ticks = random.Random(seed + 2).sample(range(1, commits), min(broken, commits - 1))
+    broken_at = {tick: BROKEN_KINDS[i % len(BROKEN_KINDS)] for i, tick in enumerate(broken_ticks)}
+    # Arrivals balance departures at `outages` open outages on a calm day.
+    arrival_rate = outages / (2.5 * 3600 / INTERVAL + 1)
+    active: dict[int, _Outage] = {}
+    number = 1_000_000 + rng.randrange(100_000)
+    text = "[]\n"
+    for tick in range(commits):
+        now = start + tick * INTERVAL
+        storm = next((p for s, p in zip(storm_starts, storm_places) if s <= tick < s + 36), None)
+        added = changed = removed = 0
+        for key in list(active):
+            outage = active[key]
+            if now - outage.start > outage.lifetime:
+                del active[key]
+                removed += 1
+            elif outage.step(rng, now):
+                changed += 1
+        arrivals = _poisson(rng, arrival_rate * (12 if storm is not None else 1))
+        for _ in range(arrivals):
+            number += rng.randint(1, 30)
+            place = PLACES[storm] if storm is not None and rng.random() < 0.8 else rng.choice(PLACES)
+            active[number] = _Outage(rng, number, now, place, storm is not None)
+            added += 1
+        body = ",\n".join(outage.dumped(era) for outage in active.values())
+        text = "[\n" + body + "\n]\n" if body else "[]\n"
+        message = f"{added} outages added, {removed} removed, {changed} changed"
+        kind = broken_at.get(tick)
+        if kind is not None:
+            yield now, f"broken version: {kind}", _broken_blob(kind, text)
+        else:
+            yield now, message, text.encode()
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    limit, k, p = math.exp(-mean), 0, rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
+def generate_history(path: str | Path, commits: int = 500, era: str = "arcgis", seed: int = 1,
+                     outages: int = 40, storms: int = 3, broken: int = 0,
+                     start: int = START, file: str | None = None) -> Path:
+    """Write a synthetic history of `commits` commits into a new git repository at `path`."""
+    path = Path(path)
+    if path.exists() and any(path.iterdir()):
+        raise FileExistsError(f"{path} already exists and is not empty")
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    file = file or FILES[era]
+    importer = subprocess.Popen(
+        ["git", "fast-import", "--quiet", "--done"], cwd=path, stdin=subprocess.PIPE
+    )
+    write = importer.stdin.write
+    try:
+        for when, message, blob in iter_versions(commits, era, seed, outages, storms, broken, start):
+            encoded = message.encode()
+            write(b"commit refs/heads/main\n")
+            write(b"committer pge-outages bot <bot@example.com> %d -0700\n" % when)
+            write(b"data %d\n%s\n" % (len(encoded), encoded))
+            if blob is None:
+                write(b"D %s\n\n" % file.encode())
+            else:
+                write(b"M 100644 inline %s\ndata %d\n%s\n" % (file.encode(), len(blob), blob))
+        write(b"done\n")
+    finally:
+        importer.stdin.close()
+        if importer.wait() != 0:
+            raise RuntimeError(f"git fast-import failed with status {importer.returncode}")
+    # A working copy that shows the newest file, like a real scraper's clone.
+    subprocess.run(["git", "reset", "-q", "--hard", "main"], cwd=path, check=True)
+    return path
+
+
+@click.command()
+@click.argument("path", type=click.Path(file_okay=False))
+@click.option("--era", type=click.Choice(ERAS), default="arcgis", show_default=True, help="Which feed format to write.")
+@click.option("--commits", type=click.IntRange(1), default=500, show_default=True, help="How many scrapes (commits), ten minutes apart.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed: the same seed gives the same history.")
+@click.option("--outages", type=click.IntRange(1), default=40, show_default=True, help="Typical number of outages in a calm snapshot.")
+@click.option("--storms", type=click.IntRange(0), default=3, show_default=True, help="How many six-hour storms bring many outages at once.")
+@click.option("--broken", type=click.IntRange(0), default=0, show_default=True, help="How many versions to replace by broken ones (HTML, truncated JSON, ...).")
+def main(path, era, commits, seed, outages, storms, broken):
+    """Generate a synthetic outage history into a new git repository at PATH.
+
+    Example:
+
+        python -m pge_outages.synthetic demo/history --era arcgis --commits 1000
+    """
+    try:
+        generate_history(path, commits, era, seed, outages, storms, broken)
+    except FileExistsError as error:
+        raise click.ClickException(str(error))
+    click.echo(f"{commits:,} commits of {FILES[era]} written to {path}")
+
+
+if __name__ == "__main__":
+    main()
