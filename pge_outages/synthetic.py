@@ -20,7 +20,8 @@ import click
 
 ERAS = ("legacy", "arcgis")
 FILES = {"legacy": "pge-outages.json", "arcgis": "outages.json"}
-START = 1569913200  # 2019-10-01 00:00 -07:00
+# Each era starts where its real history does.
+STARTS = {"legacy": 1569913200, "arcgis": 1706774400}  # 2019-10-01 00:00 -07:00, 2024-02-01 00:00 -08:00
 INTERVAL = 600
 
 # Towns of PG&E's territory, Northern and Central California: (name, county, lat, lon).
@@ -175,7 +176,7 @@ def _broken_blob(kind: str, good: str) -> bytes | None:
 
 
 def iter_versions(commits: int, era: str = "arcgis", seed: int = 1, outages: int = 40,
-                  storms: int = 3, broken: int = 0, start: int = START):
+                  storms: int = 3, broken: int = 0, start: int | None = None):
     """Yield (time, message, file bytes or None for a deletion) for each commit, oldest first.
 
     `outages` is the typical number of outages in a snapshot; `broken` is how
@@ -183,6 +184,7 @@ def iter_versions(commits: int, era: str = "arcgis", seed: int = 1, outages: int
     """
     if era not in ERAS:
         raise ValueError(f"unknown era {era!r}: choose one of {', '.join(ERAS)}")
+    start = STARTS[era] if start is None else start
     rng = random.Random(seed)
     storm_rng = random.Random(seed + 1)
     storm_starts = sorted(storm_rng.randrange(0, max(1, commits)) for _ in range(storms))
@@ -231,7 +233,7 @@ def _poisson(rng: random.Random, mean: float) -> int:
 
 def generate_history(path: str | Path, commits: int = 500, era: str = "arcgis", seed: int = 1,
                      outages: int = 40, storms: int = 3, broken: int = 0,
-                     start: int = START, file: str | None = None) -> Path:
+                     start: int | None = None, file: str | None = None) -> Path:
     """Write a synthetic history of `commits` commits into a new git repository at `path`."""
     path = Path(path)
     if path.exists() and any(path.iterdir()):
