@@ -15,7 +15,7 @@ from typing import Callable
 
 from . import history
 from .database import DatabaseError, SnapshotWriter, connect, create_schema, read_meta, table_names
-from .feed import InvalidVersion, dump_records, parse_version, split_records
+from .feed import InvalidVersion, record_bodies, parse_version, split_records
 
 # A batch is flushed after this many commits, or sooner when it holds many rows.
 BATCH_COMMITS = 500
@@ -158,7 +158,7 @@ def _read_versions(conn, repo, path, tip, since, on_commit) -> BuildResult:
             except InvalidVersion:
                 # A record that does not parse alone: parse the whole file, which
                 # says what is wrong with it or, if the split was fooled, reads it.
-                records = dump_records(parse_version(blob))
+                records = record_bodies(parse_version(blob))
                 writer.add_snapshot(version.hash, version.when, version.title, records)
         except InvalidVersion as reason:
             writer.add_skipped(version.hash, version.when, version.title, str(reason))

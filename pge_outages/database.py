@@ -246,10 +246,14 @@ class SnapshotWriter:
         self.next_snapshot = (conn.execute("select max(id) from snapshots").fetchone()[0] or 0) + 1
         self.next_version = (conn.execute("select max(id) from outage_versions").fetchone()[0] or 0) + 1
         self.lookups = {index: _Lookup(conn, table) for index, table in _LOOKUP_INDEXES.items()}
+        # Outage numbers mostly grow: one above every stored number, and not
+        # created by this writer, is new without asking the database.
+        self.stored_max_outage = conn.execute("select max(id) from outages").fetchone()[0] or 0
+        self.created: set[int] = set()
         self.active: dict[int, _Entry] = self._load_active()
-        # The previous snapshot's records by their exact text: an unchanged
+        # The previous snapshot's records by their exact body: an unchanged
         # record is found here without being parsed.
-        self.active_texts: dict[bytes, _Entry] = {}
+        self.active_bodies: dict[bytes, _Entry] = {}
         self._reset_batch()
 
     def _reset_batch(self) -> None:
@@ -288,6 +292,9 @@ class SnapshotWriter:
         entry = self.departed.get(outage)
         if entry is not None:
             return entry
+        if outage > self.stored_max_outage and outage not in self.created:
+            self.created.add(outage)
+            return None
         columns = ", ".join(f"[{c}]" for c in COLUMNS)
         row = self.conn.execute(
             f"select id, {columns} from outage_versions where outage = ? order by id desc limit 1",
@@ -299,21 +306,21 @@ class SnapshotWriter:
         self.skipped.append((hash, when, title, reason))
         self.pending += 1
 
-    def add_snapshot(self, hash: str, when: int, title: str, texts: list[bytes]) -> int:
-        """Record one version of the file, given as its records' JSON texts, as the next snapshot.
+    def add_snapshot(self, hash: str, when: int, title: str, bodies: list[bytes]) -> int:
+        """Record one version of the file, given as its records' bodies, as the next snapshot.
 
         Raises InvalidVersion, having changed nothing, when a record is not JSON.
         """
-        known = self.active_texts
-        parsed = {text: parse_record(text) for text in texts if text not in known}
+        known = self.active_bodies
+        parsed = {text: parse_record(text) for text in bodies if text not in known}
         sid = self.next_snapshot
         self.next_snapshot += 1
         bucket = sid // BUCKET
         previous = self.active
         current: dict[int, _Entry] = {}
-        current_texts: dict[bytes, _Entry] = {}
+        current_bodies: dict[bytes, _Entry] = {}
         customers = ignored = 0
-        for text in texts:
+        for text in bodies:
             entry = known.get(text)
             if entry is None:
                 entry = self._changed(parsed[text], sid, bucket, previous, current)
@@ -328,12 +335,12 @@ class SnapshotWriter:
             else:
                 entry = self._new_run(entry.outage, entry.values, entry.version, sid, bucket)
             current[entry.outage] = entry
-            current_texts[text] = entry
+            current_bodies[text] = entry
             customers += entry.customers
         for outage in previous.keys() - current.keys():
             self.departed[outage] = previous[outage]
         self.active = current
-        self.active_texts = current_texts
+        self.active_bodies = current_bodies
         self.snapshots.append((sid, hash, when, title, len(current), customers, ignored))
         self.pending += 1 + len(parsed) // 16
         return sid

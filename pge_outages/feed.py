@@ -66,6 +66,8 @@ class InvalidVersion(ValueError):
 
 
 def _to_int(value: Any) -> int | None:
+    if type(value) is int:
+        return value
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -85,6 +87,8 @@ def _to_int(value: Any) -> int | None:
 
 
 def _to_float(value: Any) -> float | None:
+    if type(value) is float:
+        return value if math.isfinite(value) else None
     if value is None or value == "":
         return None
     number = float(value)
@@ -94,6 +98,8 @@ def _to_float(value: Any) -> float | None:
 
 
 def _to_text(value: Any) -> str | None:
+    if type(value) is str:
+        return value.strip() or None
     if value is None:
         return None
     if isinstance(value, float) and value.is_integer():
@@ -107,6 +113,8 @@ def _seconds(value: Any) -> int | None:
 
 
 def _milliseconds(value: Any) -> int | None:
+    if type(value) is int:
+        return value // 1000
     if isinstance(value, str) and value and not value.strip().lstrip("-").isdigit():
         return _text_time(value.strip())
     ms = _to_int(value)
@@ -213,6 +221,25 @@ def outage_id(record: Any) -> int | None:
         return None
 
 
+def _plan(mapping: dict[str, tuple[str, Callable[[Any], Any]]], arcgis: bool):
+    return [
+        (COLUMNS.index(column), key, convert, _TEXT_TWIN.get(key) if arcgis else None)
+        for column, (key, convert) in mapping.items()
+    ]
+
+
+# (index in COLUMNS, key, converter, the *_TEXT key to fall back on) per era
+_PLANS = {False: _plan(_LEGACY, False), True: _plan(_ARCGIS, True)}
+# Keys the columns account for: everything else goes into `extra`.
+_KNOWN = {
+    False: frozenset({LEGACY_ID, "outageDevices", *(k for k, _ in _LEGACY.values())}),
+    True: frozenset({ARCGIS_ID, "geometry_x", "geometry_y", *_IGNORED, *(k for k, _ in _ARCGIS.values())}),
+}
+_LATITUDE, _LONGITUDE, _DEVICES, _EXTRA = (
+    COLUMNS.index(c) for c in ("latitude", "longitude", "outageDevices", "extra")
+)
+
+
 def normalise_record(record: dict[str, Any]) -> tuple[Any, ...]:
     """Map one record of either era onto COLUMNS, as a tuple in that order.
 
@@ -220,34 +247,32 @@ def normalise_record(record: dict[str, Any]) -> tuple[Any, ...]:
     key the mapping does not know, so no data is lost.
     """
     arcgis = ARCGIS_ID in record and LEGACY_ID not in record
-    mapping = _ARCGIS if arcgis else _LEGACY
-    used = {ARCGIS_ID if arcgis else LEGACY_ID}
+    values: list[Any] = [None] * len(COLUMNS)
     extra: dict[str, Any] = {}
-    values: dict[str, Any] = {}
-    for column, (key, convert) in mapping.items():
-        raw = record.get(key)
-        used.add(key)
-        if raw is None and arcgis and key in _TEXT_TWIN:
-            raw = record.get(_TEXT_TWIN[key])
+    get = record.get
+    for index, key, convert, twin in _PLANS[arcgis]:
+        raw = get(key)
+        if raw is None:
+            if twin is None:
+                continue
+            raw = get(twin)
+            if raw is None:
+                continue
         try:
-            values[column] = convert(raw)
+            values[index] = convert(raw)
         except (TypeError, ValueError):
-            values[column] = None
             extra[key] = raw
-    if arcgis and (values["latitude"] is None or values["longitude"] is None):
-        values["latitude"], values["longitude"] = _from_web_mercator(record)
-    if arcgis and values["latitude"] is not None:
-        used.update(("geometry_x", "geometry_y"))
-    devices = record.get("outageDevices")
-    used.add("outageDevices")
-    values["outageDevices"] = orjson.dumps(devices).decode() if devices else None
-    for key, value in record.items():
-        if key not in used and key not in _IGNORED:
-            extra[key] = value
-    values["extra"] = (
-        orjson.dumps(extra, option=orjson.OPT_SORT_KEYS).decode() if extra else None
-    )
-    return tuple(values.get(column) for column in COLUMNS)
+    if arcgis and (values[_LATITUDE] is None or values[_LONGITUDE] is None):
+        values[_LATITUDE], values[_LONGITUDE] = _from_web_mercator(record)
+    devices = get("outageDevices")
+    if devices:
+        values[_DEVICES] = orjson.dumps(devices).decode()
+    unknown = record.keys() - _KNOWN[arcgis]
+    for key in unknown:
+        extra[key] = record[key]
+    if extra:
+        values[_EXTRA] = orjson.dumps(extra, option=orjson.OPT_SORT_KEYS).decode()
+    return tuple(values)
 
 
 def _from_web_mercator(record: dict[str, Any]) -> tuple[float | None, float | None]:
@@ -267,32 +292,44 @@ def _from_web_mercator(record: dict[str, Any]) -> tuple[float | None, float | No
 # this is how one top-level record ends and the next begins. A JSON string
 # cannot hold a raw newline, so the bytes can only be structure.
 _RECORD_SEPARATOR = b"},\n  {"
+_WHITESPACE = b" \t\r\n"
 
 
 def split_records(blob: bytes) -> list[bytes]:
-    """The JSON text of each record of one version of the file, without parsing it.
+    """The body of each record of one version of the file: its JSON text without the braces.
 
-    An unchanged outage then costs a bytes comparison instead of a parse. A
-    file laid out another way is parsed whole and each record written back
-    out. Raise InvalidVersion when the file is not a JSON list.
+    Found without parsing, so that an unchanged outage costs one bytes
+    comparison instead of a parse. A file laid out another way is parsed
+    whole. Raise InvalidVersion when the file is not a JSON list.
     """
-    body = blob.strip()
-    if body[:1] == b"[" and body[-1:] == b"]":
-        inner = body[1:-1].strip()
-        if not inner:
-            return []
-        if inner[:1] == b"{" and inner[-1:] == b"}":
-            return [b"{" + part + b"}" for part in inner[1:-1].split(_RECORD_SEPARATOR)]
-    return dump_records(parse_version(blob))
+    parts = blob.split(_RECORD_SEPARATOR)
+    head = parts[0].lstrip(_WHITESPACE)
+    tail = parts[-1].rstrip(_WHITESPACE)
+    if head[:1] == b"[" and tail[-1:] == b"]":
+        if len(parts) == 1:
+            head = tail = head[1:-1].strip(_WHITESPACE)
+            if not head:
+                return []
+        else:
+            head = head[1:].lstrip(_WHITESPACE)
+            tail = tail[:-1].rstrip(_WHITESPACE)
+        if head[:1] == b"{" and tail[-1:] == b"}":
+            if len(parts) == 1:
+                return [head[1:-1]]
+            parts[0] = head[1:]
+            parts[-1] = tail[:-1]
+            return parts
+    return record_bodies(parse_version(blob))
 
 
-def dump_records(data: list[Any]) -> list[bytes]:
-    return [orjson.dumps(record) for record in data]
+def record_bodies(data: list[Any]) -> list[bytes]:
+    """Records parsed already, written back out as bodies (anything but an object: empty)."""
+    return [orjson.dumps(record)[1:-1] if isinstance(record, dict) else b"" for record in data]
 
 
-def parse_record(text: bytes) -> Any:
-    """Parse one record's text; raise InvalidVersion if it is not JSON."""
+def parse_record(body: bytes) -> Any:
+    """Parse one record's body; raise InvalidVersion if it is not a JSON object's."""
     try:
-        return orjson.loads(text)
+        return orjson.loads(b"{" + body + b"}")
     except orjson.JSONDecodeError as error:
         raise InvalidVersion(f"invalid JSON: {error}") from None

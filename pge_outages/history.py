@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Iterator
 
 import git
-from gitdb.exc import BadName
 
 DEFAULT_FILES = ("outages.json", "pge-outages.json")
 _NULL_SHA = "0" * 40
@@ -127,6 +126,6 @@ def iter_file_versions(
 def read_blob(repo: git.Repo, sha: str) -> bytes:
     """The bytes of one blob, through the repository's persistent cat-file process."""
     try:
-        return repo.odb.stream(bytes.fromhex(sha)).read()
-    except BadName:
+        return repo.git.get_object_data(sha)[3]
+    except ValueError:
         raise HistoryError(f"blob {sha} is missing from the repository") from None
