@@ -1,0 +1,240 @@
+"""The CI configuration files, checked without running CI: schemas, zizmor, and the shape the README promises.
+
+A broken or unsafe workflow fails `make test` here. Both checkers run offline:
+check-jsonschema with its built-in schemas, zizmor with --offline. Also the
+helpers test_pipelines_e2e.py uses to read the jobs' steps.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+CIRCLECI = ROOT / ".circleci" / "config.yml"
+ZIZMOR_CONFIG = ROOT / ".github" / "zizmor.yml"
+WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.y*ml"))
+SCRAPE_COMMAND = "python -m scrapers pge --output outages.json --commit --push"
+EVERY_10_MINUTES = "*/10 * * * *"
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+
+
+def load_workflow(path: Path) -> dict:
+    """A GitHub workflow as a dict; YAML 1.1 reads the `on` key as True, so it is put back."""
+    workflow = yaml.safe_load(path.read_text())
+    if True in workflow:
+        workflow["on"] = workflow.pop(True)
+    return workflow
+
+
+def load_circleci() -> dict:
+    return yaml.safe_load(CIRCLECI.read_text())
+
+
+def github_steps(workflow: str, job: str) -> list[dict]:
+    """The steps of one job of .github/workflows/<workflow>."""
+    return load_workflow(WORKFLOWS / workflow)["jobs"][job]["steps"]
+
+
+def circleci_steps(job: str) -> list[dict]:
+    """The steps of one CircleCI job, each `run` written out as {"name": ..., "run": ...} like GitHub's."""
+    steps = []
+    for step in load_circleci()["jobs"][job]["steps"]:
+        run = step.get("run") if isinstance(step, dict) else None
+        if isinstance(run, str):
+            steps.append({"name": run, "run": run})
+        elif isinstance(run, dict):
+            steps.append({"name": run.get("name", run["command"]), "run": run["command"], **run})
+        else:
+            steps.append(step if isinstance(step, dict) else {step: None})
+    return steps
+
+
+def tool(name: str) -> str:
+    """A command installed beside the running Python, as the test extras put it there."""
+    path = Path(sys.executable).parent / name
+    if not path.exists():
+        pytest.fail(f"{name} is not installed beside {sys.executable}: run pip install -e '.[test]'")
+    return str(path)
+
+
+def check_jsonschema(schema: str, *files: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", schema, *map(str, files)],
+        capture_output=True, text=True, check=False,
+    )
+
+
+def zizmor(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [tool("zizmor"), "--offline", "--persona", "auditor", "--no-progress", *args],
+        capture_output=True, text=True, check=False, cwd=ROOT,
+    )
+
+
+def zizmor_rules(result: subprocess.CompletedProcess[str]) -> set[str]:
+    return {finding["ident"] for finding in json.loads(result.stdout)}
+
+
+def test_the_pipelines_exist():
+    assert [p.name for p in WORKFLOW_FILES] == ["build.yml", "scrape.yml", "test.yml"]
+    assert CIRCLECI.is_file()
+
+
+@pytest.mark.parametrize(
+    "schema",
+    ["vendor.github-workflows", "custom.github-workflows-require-timeout"],
+)
+def test_workflows_match_github_schema(schema):
+    result = check_jsonschema(schema, *WORKFLOW_FILES)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_circleci_config_matches_circleci_schema():
+    result = check_jsonschema("vendor.circle-ci", CIRCLECI)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "schema, name, breakage",
+    [
+        ("vendor.github-workflows", "scrape.yml", ("  workflow_dispatch:", "  workflow_dispatched:")),
+        ("custom.github-workflows-require-timeout", "scrape.yml", ("    timeout-minutes: 10\n", "")),
+        ("vendor.circle-ci", "config.yml", ("no_output_timeout:", "no_output_timout:")),
+    ],
+    ids=["misspelt-trigger", "no-timeout", "misspelt-circleci-key"],
+)
+def test_schema_check_catches_a_broken_file(tmp_path, schema, name, breakage):
+    source = CIRCLECI if name == "config.yml" else WORKFLOWS / name
+    old, new = breakage
+    assert old in source.read_text()
+    broken = tmp_path / name
+    broken.write_text(source.read_text().replace(old, new, 1))
+    result = check_jsonschema(schema, broken)
+    assert result.returncode == 1, result.stdout
+
+
+def test_zizmor_finds_nothing_in_the_workflows():
+    result = zizmor(".github/workflows")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings to report" in result.stdout
+
+
+def test_zizmor_config_ignores_file_by_file_with_a_reason():
+    config = yaml.safe_load(ZIZMOR_CONFIG.read_text())
+    for rule, settings in config["rules"].items():
+        assert "disable" not in settings, f"{rule} is disabled wholesale"
+        for entry in settings.get("ignore", []):
+            assert (WORKFLOWS / entry.split(":")[0]).is_file(), f"{rule} ignores {entry}, which does not exist"
+    lines = ZIZMOR_CONFIG.read_text().splitlines()
+    for number, line in enumerate(lines):
+        if line.strip().startswith("- ") and lines[number - 1].strip() == "ignore:":
+            pytest.fail(f"zizmor.yml line {number + 1}: {line.strip()} is ignored without a comment saying why")
+
+
+UNSAFE = {
+    # finding: (workflow, text, unsafe replacement)
+    "unpinned-uses": (
+        "test.yml",
+        "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2",
+        "actions/checkout@v4",
+    ),
+    "template-injection": (
+        "scrape.yml",
+        "run: python -m scrapers pge",
+        "run: echo ${{ github.event.head_commit.message }} && python -m scrapers pge",
+    ),
+    "excessive-permissions": ("scrape.yml", "permissions: {}", "permissions: write-all"),
+    "artipacked": ("test.yml", "persist-credentials: false", "persist-credentials: true"),
+}
+
+
+@pytest.mark.parametrize("finding", list(UNSAFE))
+def test_zizmor_catches_an_unsafe_workflow(tmp_path, finding):
+    name, safe, unsafe = UNSAFE[finding]
+    text = (WORKFLOWS / name).read_text()
+    assert safe in text
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / name).write_text(text.replace(safe, unsafe, 1))
+    (tmp_path / ".github" / "zizmor.yml").write_text(ZIZMOR_CONFIG.read_text())
+    result = zizmor("--format", "json", str(workflows))
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert finding in zizmor_rules(result)
+
+
+def test_every_action_is_pinned_to_a_commit():
+    for path in WORKFLOW_FILES:
+        for job in load_workflow(path)["jobs"].values():
+            for step in job["steps"]:
+                if "uses" in step:
+                    assert PINNED.match(step["uses"]), f"{path.name}: {step['uses']} is not pinned to a commit"
+
+
+def test_run_steps_hold_no_template_expressions():
+    # Values reach the shell through env:, so nothing in a run: line is expanded by GitHub.
+    for path in WORKFLOW_FILES:
+        for name, job in load_workflow(path)["jobs"].items():
+            for step in job["steps"]:
+                assert "${{" not in step.get("run", ""), f"{path.name} {name}: {step.get('name')}"
+
+
+def test_scrape_workflow_runs_every_10_minutes_one_at_a_time_and_may_only_push():
+    workflow = load_workflow(WORKFLOWS / "scrape.yml")
+    assert workflow["on"] == {"schedule": [{"cron": EVERY_10_MINUTES}], "workflow_dispatch": None}
+    assert workflow["concurrency"] == {"group": "scrape", "cancel-in-progress": False}
+    assert workflow["permissions"] == {}
+    (job,) = workflow["jobs"].values()
+    assert job["permissions"] == {"contents": "write"}
+    assert 0 < job["timeout-minutes"] <= 10
+    assert [s["run"] for s in job["steps"] if s.get("id") == "scrape"] == [SCRAPE_COMMAND]
+
+
+def test_build_workflow_follows_successful_scrapes_and_reads_only():
+    workflow = load_workflow(WORKFLOWS / "build.yml")
+    assert workflow["on"]["workflow_run"] == {"workflows": ["Scrape"], "types": ["completed"]}
+    assert "workflow_dispatch" in workflow["on"]
+    assert load_workflow(WORKFLOWS / "scrape.yml")["name"] == "Scrape"
+    assert workflow["permissions"] == {}
+    job = workflow["jobs"]["build"]
+    assert job["permissions"] == {"contents": "read"}
+    assert "conclusion == 'success'" in job["if"]
+    assert "timeout-minutes" in job
+    publish = [s for s in job["steps"] if s.get("id") == "publish"]
+    assert publish and publish[0]["if"] == "steps.publishing.outputs.enabled == 'yes'"
+
+
+def test_test_workflow_runs_on_push_and_pull_request_and_reads_only():
+    workflow = load_workflow(WORKFLOWS / "test.yml")
+    assert set(workflow["on"]) == {"push", "pull_request"}
+    assert workflow["permissions"] == {}
+    assert workflow["jobs"]["test"]["permissions"] == {"contents": "read"}
+    assert workflow["jobs"]["test"]["steps"][-1]["run"] == "make test"
+
+
+def test_circleci_scrapes_every_10_minutes_with_the_same_command():
+    config = load_circleci()
+    (schedule,) = config["workflows"]["scrape"]["triggers"]
+    assert schedule["schedule"]["cron"] == EVERY_10_MINUTES
+    assert schedule["schedule"]["filters"] == {"branches": {"only": "main"}}
+    assert config["workflows"]["scrape"]["jobs"] == ["scrape"]
+    assert config["workflows"]["scrape-on-trigger"]["jobs"] == ["scrape"]
+    github = [s["run"] for s in github_steps("scrape.yml", "scrape") if s.get("id") == "scrape"]
+    circleci = [s["run"] for s in circleci_steps("scrape") if "scrapers" in s.get("run", "")]
+    assert circleci == github == [SCRAPE_COMMAND]
+
+
+def test_circleci_runs_the_tests_on_push_but_not_on_a_schedule():
+    config = load_circleci()
+    assert config["workflows"]["test"]["jobs"] == ["test"]
+    assert config["workflows"]["test"]["when"] == {
+        "not": {"equal": ["scheduled_pipeline", "<< pipeline.trigger_source >>"]}
+    }
+    assert circleci_steps("test")[-1]["run"] == "make test"
