@@ -1,0 +1,256 @@
+"""Run the scrape and build jobs' own `run:` steps, read from the CI files, against a local feed and a bare remote.
+
+Steps that install the project are skipped (the test's virtualenv already has
+it) and so are the actions (`uses:`): the test does their part itself, cloning
+the remote as checkout does and handing one build's database to the next as
+the cache does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from scraper_server import FeedServer, Reply, arcgis_features, clone, commit_count, git, make_remote, serve_feed
+from test_pipelines import SCRAPE_COMMAND, circleci_steps, github_steps
+
+VENV_BIN = Path(sys.executable).parent
+EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+REBUILD = "inputs.rebuild && 'yes' || ''"
+GCP_KEY = "secrets.GCP_SERVICE_ACCOUNT_KEY"
+README = {"README.md": b"PG&E outages, scraped every 10 minutes\n"}
+
+
+@dataclass
+class JobRun:
+    """What running a job's steps did: the exit status of the last step run, its output, the steps' outputs.
+
+    `ran` holds the commands run, `skipped` the ids of the steps left out for their `if:`.
+    """
+
+    returncode: int = 0
+    output: str = ""
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    outputs: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def ci_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a CI runner: this virtualenv's python first, no git config of the host's."""
+    env = {key: value for key, value in os.environ.items() if key not in ("GITHUB_TOKEN", "PGE_OUTAGES_URL")}
+    runner_temp = tmp_path / "runner-temp"
+    runner_temp.mkdir(exist_ok=True)
+    env.update(
+        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+        GIT_CONFIG_GLOBAL=os.devnull,
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_TERMINAL_PROMPT="0",
+        RUNNER_TEMP=str(runner_temp),
+    )
+    env.update(extra)
+    return env
+
+
+def run_job(steps: list[dict], cwd: Path, env: dict[str, str], values: dict[str, str] | None = None) -> JobRun:
+    """Run each `run:` step with bash as GitHub and CircleCI do (-eo pipefail), stopping at the first failure.
+
+    `${{ expr }}` in a step's env: takes values[expr], or "" as GitHub does for an
+    unset secret or input. Steps with an `if:` are skipped and listed, for the
+    caller to assert their condition was false.
+    """
+    values = values or {}
+    job = JobRun()
+    for number, step in enumerate(steps):
+        if "run" not in step or step["name"].startswith("Install "):
+            continue
+        name = step.get("id", step["name"])
+        if "if" in step:
+            job.skipped.append(name)
+            continue
+        output_file = Path(env["RUNNER_TEMP"]) / f"github-output-{number}"
+        output_file.write_text("")
+        step_env = {
+            key: EXPRESSION.sub(lambda m: values.get(m.group(1), ""), str(value))
+            for key, value in step.get("env", {}).items()
+        }
+        result = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+            cwd=cwd, env={**env, **step_env, "GITHUB_OUTPUT": str(output_file)},
+            capture_output=True, text=True, check=False, timeout=60,
+        )
+        job.ran.append(step["run"])
+        job.output += result.stdout + result.stderr
+        job.outputs[name] = dict(line.split("=", 1) for line in output_file.read_text().splitlines() if line)
+        job.returncode = result.returncode
+        if result.returncode != 0:
+            break
+    return job
+
+
+def scrape_steps(ci: str) -> list[dict]:
+    return github_steps("scrape.yml", "scrape") if ci == "github" else circleci_steps("scrape")
+
+
+def build_steps() -> list[dict]:
+    return github_steps("build.yml", "build")
+
+
+def changed(features: list[dict], drop: int = 0, customers: int | None = None) -> list[dict]:
+    """The features without the first `drop`, and with the first one left affecting `customers`."""
+    kept = features[drop:]
+    if customers is not None:
+        kept[0]["attributes"]["EST_CUSTOMERS"] = customers
+    return kept
+
+
+def remote_file(remote: Path, name: str = "outages.json") -> str:
+    return git(remote, "show", f"main:{name}")
+
+
+def snapshot_count(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("select count(*) from snapshots").fetchone()[0]
+
+
+@pytest.mark.parametrize("ci", ["github", "circleci"])
+def test_scrape_job_pushes_one_commit_per_change_and_none_when_unchanged(tmp_path, ci):
+    remote = make_remote(tmp_path, README)
+    checkout = clone(remote, tmp_path / "checkout")
+    with serve_feed() as feed:
+        env = ci_env(tmp_path, PGE_OUTAGES_URL=feed.url)
+
+        first = run_job(scrape_steps(ci), checkout, env)
+        assert first.returncode == 0, first.output
+        assert SCRAPE_COMMAND in first.ran
+        assert commit_count(remote, "main") == 2
+        assert remote_file(remote) == (checkout / "outages.json").read_text()
+        assert git(remote, "log", "-1", "--format=%an <%ae>|%s", "main").strip() == (
+            "pge-outages bot <actions@users.noreply.github.com>|"
+            "6 outages added, 0 removed, 0 changed; 60 customers affected"
+        )
+
+        same = run_job(scrape_steps(ci), checkout, env)
+        assert same.returncode == 0, same.output
+        assert "unchanged" in same.output and "nothing to commit" in same.output
+        assert commit_count(remote, "main") == 2
+
+        feed.features = changed(arcgis_features(), drop=1, customers=40)
+        second = run_job(scrape_steps(ci), checkout, env)
+        assert second.returncode == 0, second.output
+        assert commit_count(remote, "main") == 3
+        assert git(remote, "log", "-1", "--format=%s", "main").strip() == (
+            "0 outages added, 1 removed, 1 changed; 44 customers affected"
+        )
+        assert remote_file(remote) == (checkout / "outages.json").read_text()
+
+
+BROKEN_FEEDS = {
+    # kind: (reply to every request, what the job says)
+    "http-404": (Reply(404, b"nope", "text/plain"), "HTTP 404 Not Found from"),
+    "arcgis-error": (
+        Reply.json({"error": {"code": 400, "message": "Invalid or missing input parameters."}}),
+        "returned ArcGIS error 400: Invalid or missing input parameters.",
+    ),
+    "not-an-object": (Reply.json([]), "returned JSON that is not an object"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BROKEN_FEEDS))
+def test_scrape_job_fails_on_a_broken_feed_and_pushes_nothing(tmp_path, kind):
+    fault, message = BROKEN_FEEDS[kind]
+    remote = make_remote(tmp_path, README)
+    checkout = clone(remote, tmp_path / "checkout")
+    with serve_feed() as feed:
+        env = ci_env(tmp_path, PGE_OUTAGES_URL=feed.url)
+        good = run_job(scrape_steps("github"), checkout, env)
+        assert good.returncode == 0, good.output
+        pushed = git(remote, "rev-parse", "main").strip()
+        before = (checkout / "outages.json").read_bytes()
+
+        feed.fault = fault
+        broken = run_job(scrape_steps("github"), checkout, env)
+
+    assert broken.returncode == 1, broken.output
+    assert message in broken.output
+    assert "outages.json left unchanged" in broken.output
+    assert git(remote, "rev-parse", "main").strip() == pushed
+    assert git(checkout, "rev-parse", "HEAD").strip() == pushed
+    assert (checkout / "outages.json").read_bytes() == before
+    assert git(checkout, "status", "--porcelain").strip() == ""
+
+
+def test_build_job_builds_every_snapshot_then_adds_new_ones_to_the_restored_database(tmp_path):
+    remote = make_remote(tmp_path, README)
+    checkout = clone(remote, tmp_path / "checkout")
+    with serve_feed() as feed:
+        env = ci_env(tmp_path, PGE_OUTAGES_URL=feed.url)
+        for features in (arcgis_features(), changed(arcgis_features(), drop=2)):
+            feed.features = features
+            assert run_job(scrape_steps("github"), checkout, env).returncode == 0
+
+        first = clone(remote, tmp_path / "build-1")
+        built = run_job(build_steps(), first, env)
+        assert built.returncode == 0, built.output
+        assert built.outputs["head"] == {"commit": git(remote, "rev-parse", "main").strip()}
+        assert "2 commits read, 2 snapshots added" in built.output
+        assert snapshot_count(first / "outages.db") == 2
+        assert built.outputs["publishing"] == {"enabled": ""}
+        assert built.skipped == ["publish"]
+
+        feed.features = changed(arcgis_features(), drop=3, customers=9)
+        assert run_job(scrape_steps("github"), checkout, env).returncode == 0
+
+    # The next run starts from a fresh checkout and the database the cache kept.
+    second = clone(remote, tmp_path / "build-2")
+    shutil.copy(first / "outages.db", second / "outages.db")
+    added = run_job(build_steps(), second, env)
+    assert added.returncode == 0, added.output
+    assert "1 commits read, 1 snapshots added" in added.output
+    assert snapshot_count(second / "outages.db") == 3
+
+    rebuilt = run_job(build_steps(), second, env, {REBUILD: "yes"})
+    assert rebuilt.returncode == 0, rebuilt.output
+    assert "3 snapshots added" in rebuilt.output
+    assert snapshot_count(second / "outages.db") == 3
+
+
+def test_build_job_publishes_only_when_the_key_is_set(tmp_path):
+    (check,) = [step for step in build_steps() if step.get("id") == "publishing"]
+    env = ci_env(tmp_path)
+    assert run_job([check], tmp_path, env).outputs["publishing"] == {"enabled": ""}
+    assert run_job([check], tmp_path, env, {GCP_KEY: '{"project_id": "p"}'}).outputs["publishing"] == {
+        "enabled": "yes"
+    }
+
+
+def test_circleci_pushes_with_github_token_when_it_is_set(tmp_path):
+    (step,) = [step for step in circleci_steps("scrape") if "GITHUB_TOKEN" in step.get("run", "")]
+    remote = make_remote(tmp_path, README)
+
+    without = clone(remote, tmp_path / "without-token")
+    assert run_job([step], without, ci_env(tmp_path)).returncode == 0
+    assert git(without, "remote", "get-url", "--push", "origin").strip() == str(remote)
+
+    checkout = clone(remote, tmp_path / "with-token")
+    env = ci_env(
+        tmp_path, GITHUB_TOKEN="t0ken", CIRCLE_PROJECT_USERNAME="someone", CIRCLE_PROJECT_REPONAME="pge-outages"
+    )
+    job = run_job([step], checkout, env)
+    assert job.returncode == 0, job.output
+    assert git(checkout, "remote", "get-url", "--push", "origin").strip() == (
+        "https://github.com/someone/pge-outages.git"
+    )
+    assert git(checkout, "remote", "get-url", "origin").strip() == str(remote)  # pulls as before
+    filled = subprocess.run(
+        ["git", "credential", "fill"], cwd=checkout, input="protocol=https\nhost=github.com\n\n",
+        env=env, capture_output=True, text=True, check=True,
+    )
+    assert "username=x-access-token\npassword=t0ken\n" in filled.stdout
+    assert "t0ken" not in (checkout / ".git" / "config").read_text()
