@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from scraper_server import FeedServer, Reply, arcgis_features, clone, commit_count, git, make_remote, serve_feed
+from conftest import fixture_versions, make_repo as make_history
+from scraper_server import Reply, arcgis_features, clone, commit_count, git, make_remote, serve_feed
 from test_pipelines import SCRAPE_COMMAND, circleci_steps, github_steps
 
 VENV_BIN = Path(sys.executable).parent
@@ -94,6 +95,12 @@ def run_job(steps: list[dict], cwd: Path, env: dict[str, str], values: dict[str,
     return job
 
 
+def shallow_clone(remote: Path, path: Path) -> Path:
+    """A checkout of main's last commit only, as actions/checkout makes by default (fetch-depth: 1)."""
+    git(remote.parent, "clone", "--quiet", "--depth", "1", "--branch", "main", remote.as_uri(), str(path))
+    return path
+
+
 def scrape_steps(ci: str) -> list[dict]:
     return github_steps("scrape.yml", "scrape") if ci == "github" else circleci_steps("scrape")
 
@@ -122,7 +129,7 @@ def snapshot_count(db: Path) -> int:
 @pytest.mark.parametrize("ci", ["github", "circleci"])
 def test_scrape_job_pushes_one_commit_per_change_and_none_when_unchanged(tmp_path, ci):
     remote = make_remote(tmp_path, README)
-    checkout = clone(remote, tmp_path / "checkout")
+    checkout = (shallow_clone if ci == "github" else clone)(remote, tmp_path / "checkout")
     with serve_feed() as feed:
         env = ci_env(tmp_path, PGE_OUTAGES_URL=feed.url)
 
@@ -149,6 +156,25 @@ def test_scrape_job_pushes_one_commit_per_change_and_none_when_unchanged(tmp_pat
             "0 outages added, 1 removed, 1 changed; 44 customers affected"
         )
         assert remote_file(remote) == (checkout / "outages.json").read_text()
+
+
+def test_overlapping_scrapes_from_shallow_checkouts_both_land(tmp_path):
+    remote = make_remote(tmp_path, README)
+    early = shallow_clone(remote, tmp_path / "early")
+    late = shallow_clone(remote, tmp_path / "late")
+    with serve_feed() as feed:
+        env = ci_env(tmp_path, PGE_OUTAGES_URL=feed.url)
+        assert run_job(scrape_steps("github"), early, env).returncode == 0
+        feed.features = changed(arcgis_features(), drop=1)
+        # The late run checked out before the early one pushed: its push is
+        # rejected, and the scraper pulls --rebase and pushes again.
+        job = run_job(scrape_steps("github"), late, env)
+    assert job.returncode == 0, job.output
+    assert commit_count(remote, "main") == 3
+    assert remote_file(remote) == (late / "outages.json").read_text()
+    assert git(remote, "log", "-1", "--format=%s", "main").strip() == (
+        "0 outages added, 1 removed, 0 changed; 5 customers affected"
+    )
 
 
 BROKEN_FEEDS = {
@@ -254,3 +280,27 @@ def test_circleci_pushes_with_github_token_when_it_is_set(tmp_path):
     )
     assert "username=x-access-token\npassword=t0ken\n" in filled.stdout
     assert "t0ken" not in (checkout / ".git" / "config").read_text()
+
+
+def test_backfill_puts_an_existing_history_under_the_scrapes(tmp_path):
+    history = make_history(tmp_path / "history", fixture_versions("arcgis"))
+    fork = make_remote(tmp_path, README)
+    # The README's recipe: merge the fork into the history, so that the history is
+    # the first parent, the line the builder follows, and push: a fast-forward.
+    git(history, "fetch", "--quiet", str(fork), "main")
+    git(history, "merge", "--quiet", "--allow-unrelated-histories", "-m", "Backfill", "FETCH_HEAD")
+    git(history, "push", "--quiet", str(fork), "HEAD:main")
+
+    checkout = clone(fork, tmp_path / "checkout")
+    with serve_feed() as feed:
+        scraped = run_job(scrape_steps("github"), checkout, ci_env(tmp_path, PGE_OUTAGES_URL=feed.url))
+    assert scraped.returncode == 0, scraped.output
+
+    workspace = clone(fork, tmp_path / "build")
+    built = run_job(build_steps(), workspace, ci_env(tmp_path))
+    assert built.returncode == 0, built.output
+    assert "4 commits read, 4 snapshots added" in built.output
+    history_commits = git(history, "rev-list", "--reverse", "--first-parent", "HEAD", "--", "outages.json").split()
+    with sqlite3.connect(workspace / "outages.db") as conn:
+        hashes = [row[0] for row in conn.execute("select hash from snapshots order by id")]
+    assert hashes == history_commits + [git(fork, "rev-parse", "main").strip()]
