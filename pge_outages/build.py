@@ -143,16 +143,15 @@ def _read_versions(conn, repo, path, tip, since, on_commit) -> BuildResult:
     commits = snapshots = skipped = 0
     first_commit = None
     last = None
-    for version in history.iter_file_versions(repo, path, tip, since):
+    for version, blob in history.iter_file_contents(repo, path, tip, since):
         if first_commit is None and since is None:
             first_commit = version.hash
             conn.execute("insert or replace into _meta values ('first_commit', ?)", (first_commit,))
         commits += 1
         last = version.hash
         try:
-            if version.blob_sha is None:
+            if blob is None:
                 raise InvalidVersion("file deleted")
-            blob = history.read_blob(repo, version.blob_sha)
             try:
                 writer.add_snapshot(version.hash, version.when, version.title, split_records(blob))
             except InvalidVersion:

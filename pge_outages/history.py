@@ -6,6 +6,8 @@ Versions are read from git objects through GitPython's persistent
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -129,3 +131,51 @@ def read_blob(repo: git.Repo, sha: str) -> bytes:
         return repo.git.get_object_data(sha)[3]
     except ValueError:
         raise HistoryError(f"blob {sha} is missing from the repository") from None
+
+
+_DONE = object()
+
+
+def iter_file_contents(
+    repo: git.Repo, path: str, tip: str, since: str | None = None, prefetch: int = 32
+) -> Iterator[tuple[FileVersion, bytes | None]]:
+    """Yield each version with the file's bytes (None where deleted), oldest first.
+
+    A thread reads ahead, so that git inflates the next versions on one core
+    while the caller works through this one on the other.
+    """
+    ahead: queue.Queue = queue.Queue(maxsize=prefetch)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read_ahead() -> None:
+        try:
+            for version in iter_file_versions(repo, path, tip, since):
+                blob = None if version.blob_sha is None else read_blob(repo, version.blob_sha)
+                if not put((version, blob)):
+                    return
+            put(_DONE)
+        except BaseException as error:  # handed over to the caller's thread
+            put(error)
+
+    reader = threading.Thread(target=read_ahead, name="read-history", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()

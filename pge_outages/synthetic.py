@@ -23,6 +23,11 @@ FILES = {"legacy": "pge-outages.json", "arcgis": "outages.json"}
 # Each era starts where its real history does.
 STARTS = {"legacy": 1569913200, "arcgis": 1706774400}  # 2019-10-01 00:00 -07:00, 2024-02-01 00:00 -08:00
 INTERVAL = 600
+# Calibrated on the real legacy history: an outage lasts about 11 hours (66
+# scrapes) and its data changes in about one scrape of every 13.
+CALM_HOURS = 10
+STORM_HOURS = 20
+CHANGE_CHANCE = 0.07
 
 # Towns of PG&E's territory, Northern and Central California: (name, county, lat, lon).
 PLACES = [
@@ -85,14 +90,14 @@ class _Outage:
         self.status = 0
         self.updated = self.start
         self.etor = self.start + rng.choice((2, 3, 4, 6, 8)) * 3600
-        self.lifetime = int(rng.expovariate(1 / (6 if storm else 2.5)) * 3600) + INTERVAL
+        self.lifetime = int(rng.expovariate(1 / (STORM_HOURS if storm else CALM_HOURS)) * 3600) + INTERVAL
         self.devices = rng.randint(1, 4) if rng.random() < 0.3 else 0
         self.circuit = rng.randint(10_000_000, 99_999_999)
         self.text: str | None = None
 
     def step(self, rng: random.Random, now: int) -> bool:
         """Advance one scrape; return whether anything the feed shows changed."""
-        if rng.random() > 0.1:
+        if rng.random() > CHANGE_CHANCE:
             return False
         roll = rng.random()
         if roll < 0.4:
@@ -192,7 +197,7 @@ def iter_versions(commits: int, era: str = "arcgis", seed: int = 1, outages: int
     broken_ticks = random.Random(seed + 2).sample(range(1, commits), min(broken, commits - 1))
     broken_at = {tick: BROKEN_KINDS[i % len(BROKEN_KINDS)] for i, tick in enumerate(broken_ticks)}
     # Arrivals balance departures at `outages` open outages on a calm day.
-    arrival_rate = outages / (2.5 * 3600 / INTERVAL + 1)
+    arrival_rate = outages / (CALM_HOURS * 3600 / INTERVAL + 1)
     active: dict[int, _Outage] = {}
     number = 1_000_000 + rng.randrange(100_000)
     text = "[]\n"
@@ -207,7 +212,7 @@ def iter_versions(commits: int, era: str = "arcgis", seed: int = 1, outages: int
                 removed += 1
             elif outage.step(rng, now):
                 changed += 1
-        arrivals = _poisson(rng, arrival_rate * (12 if storm is not None else 1))
+        arrivals = _poisson(rng, arrival_rate * (6 if storm is not None else 1))
         for _ in range(arrivals):
             number += rng.randint(1, 30)
             place = PLACES[storm] if storm is not None and rng.random() < 0.8 else rng.choice(PLACES)
