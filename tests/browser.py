@@ -1,0 +1,153 @@
+"""A real Datasette server and Debian's headless Chromium, for the browsing tests.
+
+Run as a script to retake the README's screenshots from the demo database:
+
+    python tests/browser.py demo/outages.db docs/screenshots
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+ROOT = Path(__file__).resolve().parent.parent
+METADATA = ROOT / "metadata.yml"
+# The settings the README's serve command passes: a time limit that protects the
+# server, and no facet suggestions, which cost seconds on tables of real size.
+SERVE_SETTINGS = {"sql_time_limit_ms": 3000, "suggest_facets": False}
+INSTALL_CHROMIUM = "install Debian's Chromium with: sudo apt-get install -y chromium"
+CHART_FRAGMENT = (
+    "#g.mark=line&g.x_column=time&g.x_type=temporal"
+    "&g.y_column=customers_affected&g.y_type=quantitative"
+)
+MARKERS = ".leaflet-marker-icon, .marker-cluster"
+CHART = ".datasette-vega canvas, .datasette-vega svg"
+# Everything but the server under test is refused: no test depends on the internet.
+_NOT_LOCAL = re.compile(r"^(?!https?://127\.0\.0\.1[:/])")
+
+
+class ServerError(RuntimeError):
+    """Datasette did not start, or stopped, before it answered."""
+
+
+def find_chromium() -> str | None:
+    """The path of Debian's Chromium, or None when it is not installed."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve_command(db: Path, port: int) -> list[str]:
+    settings = []
+    for name, value in SERVE_SETTINGS.items():
+        text = ("on" if value else "off") if isinstance(value, bool) else str(value)
+        settings += ["--setting", name, text]
+    return [sys.executable, "-m", "datasette", "serve", str(db), "-m", str(METADATA),
+            *settings, "-h", "127.0.0.1", "-p", str(port)]
+
+
+@contextmanager
+def running_datasette(db: Path, timeout: float = 30) -> Iterator[str]:
+    """Serve `db` with the project's metadata on a free port; yield its base URL."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(serve_command(db, port), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise ServerError(f"datasette exited with {process.returncode}: "
+                                  f"{process.stdout.read().decode(errors='replace')}")
+            try:
+                with urllib.request.urlopen(f"{url}/-/versions.json", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise ServerError(f"datasette did not answer on {url} within {timeout}s")
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+
+
+@contextmanager
+def chromium_page(executable: str, width: int = 1200, height: int = 800):
+    """A Playwright page in headless Chromium that may only reach 127.0.0.1."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.route(_NOT_LOCAL, lambda route: route.abort())
+            yield page
+        finally:
+            browser.close()
+
+
+def open_map(page, url: str, timeout: float = 20_000) -> int:
+    """Open a page with a cluster map; return how many markers and clusters it drew."""
+    page.goto(url)
+    page.wait_for_selector(MARKERS, timeout=timeout)
+    return page.locator(MARKERS).count()
+
+
+def open_chart(page, url: str, timeout: float = 20_000) -> int:
+    """Open a page whose fragment asks datasette-vega for a chart; return its inked pixels."""
+    page.goto(url)
+    page.wait_for_selector(CHART, timeout=timeout)
+    # Drawn, not just laid out: count the pixels that are not transparent.
+    return page.eval_on_selector(
+        ".datasette-vega canvas",
+        """canvas => {
+            const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+            let inked = 0;
+            for (let i = 3; i < data.length; i += 4) if (data[i] > 0) inked++;
+            return inked;
+        }""",
+    )
+
+
+def take_screenshots(db: Path, out: Path) -> list[Path]:
+    """Screenshot the map of the latest snapshot and the customers chart of `db` into `out`."""
+    executable = find_chromium()
+    if executable is None:
+        raise ServerError(f"Chromium is not installed: {INSTALL_CHROMIUM}")
+    out.mkdir(parents=True, exist_ok=True)
+    with running_datasette(db) as url, chromium_page(executable) as page:
+        open_map(page, f"{url}/outages/most_recent_snapshot")
+        page.wait_for_timeout(1000)  # let the clusters finish animating
+        page.locator(".leaflet-container").scroll_into_view_if_needed()
+        map_png = out / "map.png"
+        page.screenshot(path=map_png)
+        open_chart(page, f"{url}/outages/customers_over_time{CHART_FRAGMENT}")
+        page.locator(".datasette-vega").scroll_into_view_if_needed()
+        chart_png = out / "chart.png"
+        page.screenshot(path=chart_png)
+    return [map_png, chart_png]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: python tests/browser.py DATABASE OUTPUT_DIRECTORY")
+    for path in take_screenshots(Path(sys.argv[1]), Path(sys.argv[2])):
+        print(path)

@@ -1,0 +1,478 @@
+"""Browsing in Datasette: every page, view and canned query of metadata.yml
+answers with the rows that the git history itself says it should.
+
+Expected rows are read straight from the blobs with the json module, not
+through the builder, on a synthetic history with broken scrapes and a two-hour
+hole in the scraper's coverage.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import sqlite3
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+import yaml
+from datasette.app import Datasette
+
+from browser import CHART_FRAGMENT, METADATA, SERVE_SETTINGS
+from conftest import commit_versions, git
+from pge_outages.build import build_database
+from pge_outages.database import OUR_TABLES, VIEWS_SQL
+from pge_outages.synthetic import generate_history
+
+FILE = "outages.json"
+GAP = 2 * 3600
+METADATA_DICT = yaml.safe_load(METADATA.read_text())
+DATABASE = METADATA_DICT["databases"]["outages"]
+QUERIES = DATABASE["queries"]
+VIEWS = re.findall(r"^CREATE VIEW (\w+)", VIEWS_SQL.read_text(), re.MULTILINE)
+TABLES = [t for t in OUR_TABLES if t != "_meta"]
+LOOKUPS = ("causes", "crew_statuses", "regions", "device_lists")
+
+
+@dataclass
+class Scrape:
+    """One readable version of the feed file: its commit and its records by outage number."""
+
+    sha: str
+    when: int
+    title: str
+    records: dict[int, dict]
+
+    def customers(self) -> int:
+        return sum(r["EST_CUSTOMERS"] or 0 for r in self.records.values())
+
+
+@dataclass
+class History:
+    repo: Path
+    db: Path
+    scrapes: list[Scrape]
+    skipped: list[int]  # commit times of the versions that are no list of outages
+
+
+def read_scrapes(repo: Path) -> tuple[list[Scrape], list[int]]:
+    """Every commit that changed the file, read with the json module: (scrapes, skipped times)."""
+    log = git(repo, "log", "--reverse", "--format=%H %ct %cI", "--", FILE).splitlines()
+    commits = [line.split() for line in log]
+    shown = subprocess.run(
+        ["git", "cat-file", "--batch"], cwd=repo, check=True, capture_output=True,
+        input="".join(f"{sha}:{FILE}\n" for sha, _, _ in commits).encode(),
+    ).stdout
+    scrapes, skipped = [], []
+    for sha, when, title in commits:
+        header, _, shown = shown.partition(b"\n")
+        version = None
+        if not header.endswith(b"missing"):
+            size = int(header.split()[2])
+            blob, shown = shown[:size], shown[size + 1:]
+            try:
+                version = json.loads(blob)
+            except ValueError:
+                pass
+        if isinstance(version, list):
+            records = {}
+            for record in version:
+                records.setdefault(record["F_OUTAGE_ID"], record)
+            scrapes.append(Scrape(sha, int(when), title, records))
+        else:
+            skipped.append(int(when))
+    return scrapes, skipped
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory) -> History:
+    base = tmp_path_factory.mktemp("browsing")
+    repo = generate_history(base / "history", commits=300, era="arcgis", seed=7, broken=4)
+    scrapes, _ = read_scrapes(repo)
+    # The scraper comes back after a two-hour hole, and two outages end meanwhile.
+    last = list(scrapes[-1].records.values())
+    commits = int(git(repo, "rev-list", "--count", "HEAD"))
+    start = int(git(repo, "log", "-1", "--format=%ct")) + GAP - commits * 600
+    commit_versions(repo, [last[1:], last[2:]], FILE, start=start)
+    build_database(repo, base / "outages.db")
+    scrapes, skipped = read_scrapes(repo)
+    assert skipped, "the history should hold broken versions"
+    return History(repo, base / "outages.db", scrapes, skipped)
+
+
+@pytest.fixture
+def ds(history) -> Datasette:
+    return Datasette([str(history.db)], metadata=METADATA_DICT, settings=SERVE_SETTINGS)
+
+
+async def get_html(ds: Datasette, path: str) -> str:
+    response = await ds.client.get(path)
+    assert response.status_code == 200, f"{path}: {response.status_code} {response.text[:500]}"
+    return response.text
+
+
+async def get_json(ds: Datasette, path: str) -> dict:
+    response = await ds.client.get(path)
+    assert response.status_code == 200, f"{path}: {response.status_code} {response.text[:500]}"
+    return response.json()
+
+
+async def get_rows(ds: Datasette, path: str) -> list[dict]:
+    data = await get_json(ds, path)
+    assert not data.get("truncated"), f"{path} was truncated"
+    return [row if isinstance(row, dict) else dict(zip(data["columns"], row)) for row in data["rows"]]
+
+
+def query_path(name: str, **params: str) -> str:
+    return f"/outages/{name}.json" + (f"?{urlencode(params)}" if params else "")
+
+
+def utc(when: int) -> str:
+    return datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def columns_of(db: Path, name: str) -> list[str]:
+    conn = sqlite3.connect(db)
+    try:
+        return [row[1] for row in conn.execute(f"pragma table_info([{name}])")]
+    finally:
+        conn.close()
+
+
+def last_records(scrapes: list[Scrape]) -> dict[int, tuple[Scrape, dict]]:
+    """Each outage's last sighting: the scrape and its record there."""
+    last = {}
+    for scrape in scrapes:
+        for outage, record in scrape.records.items():
+            last[outage] = (scrape, record)
+    return last
+
+
+def overlapping(scrapes: list[Scrape], start: int, end: int) -> set[int]:
+    """Outages seen at some time between start and end (inclusive) or over it."""
+    first, last = {}, {}
+    for scrape in scrapes:
+        for outage in scrape.records:
+            first.setdefault(outage, scrape.when)
+            last[outage] = scrape.when
+    return {o for o in first if last[o] >= start and first[o] <= end}
+
+
+# Pages, views and tables
+
+
+@pytest.mark.asyncio
+async def test_both_plugins_are_installed(ds):
+    plugins = {p["name"] for p in await get_json(ds, "/-/plugins.json")}
+    assert {"datasette-vega", "datasette-cluster-map"} <= plugins
+
+
+def test_every_table_view_and_column_is_described(history):
+    conn = sqlite3.connect(history.db)
+    names = [row[0] for row in conn.execute(
+        "select name from sqlite_master where type in ('table', 'view') and name not like 'sqlite_%'")]
+    conn.close()
+    assert METADATA_DICT["title"] and METADATA_DICT["source_url"] and METADATA_DICT["license"]
+    tables = DATABASE["tables"]
+    assert sorted(names) == sorted(tables), "metadata.yml should describe exactly the tables and views"
+    for name in names:
+        described = tables[name]
+        assert described.get("description") or described.get("description_html"), name
+        columns = columns_of(history.db, name)
+        if name in LOOKUPS or name == "_meta":
+            continue
+        assert set(described.get("columns", {})) == set(columns), name
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("path", ["/", "/outages", "/-/metadata"])
+async def test_index_pages_answer(ds, path):
+    text = await get_html(ds, path)
+    if path == "/":
+        assert "PG&amp;E power outages" in text
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", TABLES + VIEWS)
+async def test_every_table_and_view_answers(ds, history, name):
+    await get_html(ds, f"/outages/{name}")
+    data = await get_json(ds, f"/outages/{name}.json")
+    assert data["columns"] == columns_of(history.db, name)
+    conn = sqlite3.connect(history.db)
+    count = conn.execute(f"select count(*) from [{name}]").fetchone()[0]
+    conn.close()
+    assert data["filtered_table_rows_count"] == count
+    assert len(data["rows"]) == min(count, 100)
+
+
+@pytest.mark.asyncio
+async def test_tables_hold_what_the_history_holds(ds, history):
+    snapshots = await get_json(ds, "/outages/snapshots.json?_shape=objects")
+    assert snapshots["filtered_table_rows_count"] == len(history.scrapes)
+    newest = [(r["hash"], r["customers_affected"], r["outage_count"]) for r in snapshots["rows"][:5]]
+    assert newest == [(s.sha, s.customers(), len(s.records)) for s in history.scrapes[::-1][:5]]
+    skipped = await get_json(ds, "/outages/skipped_versions.json")
+    assert skipped["filtered_table_rows_count"] == len(history.skipped)
+    outages = await get_json(ds, "/outages/outages.json")
+    assert outages["filtered_table_rows_count"] == len(last_records(history.scrapes))
+
+
+@pytest.mark.asyncio
+async def test_most_recent_snapshot_is_sorted_and_faceted(ds, history):
+    latest = history.scrapes[-1]
+    data = await get_json(ds, "/outages/most_recent_snapshot.json?_shape=objects&_size=max")
+    rows = data["rows"]
+    assert sorted(r["outage"] for r in rows) == sorted(latest.records)
+    assert [r["estCustAffected"] for r in rows] == sorted(
+        (r["EST_CUSTOMERS"] for r in latest.records.values()), reverse=True)
+    statuses = {}
+    for record in latest.records.values():
+        statuses[record["CREW_CURRENT_STATUS"]] = statuses.get(record["CREW_CURRENT_STATUS"], 0) + 1
+    facets = data["facet_results"]
+    assert {"cause", "crewCurrentStatus", "regionName"} <= set(facets)
+    assert {f["value"]: f["count"] for f in facets["crewCurrentStatus"]["results"]} == statuses
+
+
+@pytest.mark.asyncio
+async def test_outage_snapshots_filtered_by_snapshot_and_outage(ds, history):
+    index = len(history.scrapes) // 2
+    scrape = history.scrapes[index]
+    rows = await get_rows(ds, f"/outages/outage_snapshots.json?snapshot={index + 1}&_size=max")
+    assert {r["outage"]: r["estCustAffected"] for r in rows} == {
+        o: r["EST_CUSTOMERS"] for o, r in scrape.records.items()}
+    outage = next(iter(scrape.records))
+    rows = await get_rows(ds, f"/outages/outage_snapshots.json?outage={outage}&_size=max")
+    assert [r["snapshot"] for r in rows] == [
+        i + 1 for i, s in enumerate(history.scrapes) if outage in s.records]
+
+
+# Canned queries
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", list(QUERIES))
+async def test_every_canned_query_runs_with_its_defaults(ds, name):
+    text = await get_html(ds, f"/outages/{name}")
+    for param in QUERIES[name].get("params", []):
+        assert f'name="{param}"' in text, f"{name} has no field for {param}"
+    assert await get_rows(ds, query_path(name)), f"{name} returned no rows"
+
+
+@pytest.mark.asyncio
+async def test_customers_over_time(ds, history):
+    expected = [(s.title, s.customers(), len(s.records)) for s in history.scrapes]
+    rows = await get_rows(ds, query_path("customers_over_time"))
+    assert [(r["time"], r["customers_affected"], r["outage_count"]) for r in rows] == expected
+    # A range, given with an offset and in UTC without one.
+    first, last = history.scrapes[10], history.scrapes[20]
+    for start, end in [(first.title, last.title), (utc(first.when)[:-1], utc(last.when)[:-1])]:
+        rows = await get_rows(ds, query_path("customers_over_time", **{"from": start, "to": end}))
+        assert [r["time"] for r in rows] == [s.title for s in history.scrapes[10:21]]
+
+
+@pytest.mark.asyncio
+async def test_outages_at_picks_the_latest_snapshot_at_or_before(ds, history):
+    rows = await get_rows(ds, query_path("outages_at"))
+    assert {r["outage"] for r in rows} == set(history.scrapes[-1].records)
+    scrape = history.scrapes[100]
+    for at in [scrape.title, utc(scrape.when + 300)[:-1], utc(scrape.when + 599)]:
+        rows = await get_rows(ds, query_path("outages_at", at=at))
+        assert {r["snapshot_time"] for r in rows} == {scrape.title}, at
+        assert [(r["outage"], r["estCustAffected"]) for r in rows] == sorted(
+            ((o, r["EST_CUSTOMERS"]) for o, r in scrape.records.items()), key=lambda x: (-x[1], x[0]))
+        record = scrape.records[rows[0]["outage"]]
+        assert (rows[0]["latitude"], rows[0]["longitude"]) == (record["OUTAGE_LATITUDE"], record["OUTAGE_LONGITUDE"])
+        assert rows[0]["started_utc"] == utc(record["OUTAGE_START"] // 1000)
+    assert await get_rows(ds, query_path("outages_at", at=utc(history.scrapes[0].when - 60))) == []
+
+
+@pytest.mark.asyncio
+async def test_outage_history_lists_every_version_and_what_changed(ds, history):
+    states: dict[int, list[tuple[Scrape, dict]]] = {}
+    for scrape in history.scrapes:
+        for outage, record in scrape.records.items():
+            seen = states.setdefault(outage, [])
+            if not seen or seen[-1][1] != record:
+                seen.append((scrape, record))
+    outage = max(states, key=lambda o: (len(states[o]), o))
+    rows = await get_rows(ds, query_path("outage_history", outage=str(outage)))
+    assert [(r["first_seen"], r["estCustAffected"], r["crewCurrentStatus"]) for r in rows] == [
+        (s.title, r["EST_CUSTOMERS"], r["CREW_CURRENT_STATUS"]) for s, r in states[outage]]
+    assert rows[0]["changes"] == "first seen"
+    for row, (before, after) in zip(rows[1:], zip(states[outage], states[outage][1:])):
+        old, new = before[1], after[1]
+        assert (f"customers {old['EST_CUSTOMERS']} -> {new['EST_CUSTOMERS']}" in row["changes"]) == (
+            old["EST_CUSTOMERS"] != new["EST_CUSTOMERS"])
+        if new["CURRENT_ETOR"] > old["CURRENT_ETOR"]:
+            hours = (new["CURRENT_ETOR"] - old["CURRENT_ETOR"]) / 3_600_000
+            assert f"restoration estimate slipped {round(hours, 1)} h" in row["changes"]
+        assert (f"crew: {new['CREW_CURRENT_STATUS']}" in row["changes"]) == (
+            old["CREW_CURRENT_STATUS"] != new["CREW_CURRENT_STATUS"])
+    # Left empty, it shows the largest outage.
+    largest = max(last_records(history.scrapes), key=lambda o: (
+        max(s.records[o]["EST_CUSTOMERS"] for s in history.scrapes if o in s.records), -o))
+    assert {r["outage"] for r in await get_rows(ds, query_path("outage_history"))} == {largest}
+
+
+@pytest.mark.asyncio
+async def test_largest_outages_with_durations(ds, history):
+    peaks, first_seen = {}, {}
+    for scrape in history.scrapes:
+        for outage, record in scrape.records.items():
+            peaks[outage] = max(peaks.get(outage, 0), record["EST_CUSTOMERS"])
+            first_seen.setdefault(outage, scrape.when)
+    last = last_records(history.scrapes)
+    rows = await get_rows(ds, query_path("largest_outages"))
+    expected = sorted(peaks, key=lambda o: (-peaks[o], o))[:100]
+    assert [(r["outage"], r["peak_customers"]) for r in rows] == [(o, peaks[o]) for o in expected]
+    for row in rows:
+        scrape, record = last[row["outage"]]
+        began = min(record["OUTAGE_START"] // 1000, first_seen[row["outage"]])
+        assert row["duration_hours"] == round((scrape.when - began) / 3600, 1)
+        assert row["ongoing"] == (row["outage"] in history.scrapes[-1].records)
+        assert row["cause"] == record["OUTAGE_CAUSE"]
+
+
+@pytest.mark.asyncio
+async def test_outages_by_cause_and_by_region(ds, history):
+    middle = history.scrapes[len(history.scrapes) // 2]
+    start, end = middle.when - 3600, middle.when + 3600
+    picked = overlapping(history.scrapes, start, end)
+    last = last_records(history.scrapes)
+    region = last[next(iter(middle.records))][1]["CITY"]
+
+    def counted(key, outages):
+        counts = {}
+        for outage in outages:
+            value = last[outage][1][key]
+            counts[value] = counts.get(value, 0) + 1
+        return counts
+
+    params = {"from": utc(start), "to": utc(end)}
+    rows = await get_rows(ds, query_path("outages_by_cause", **params))
+    assert {r["cause"]: r["outages"] for r in rows} == counted("OUTAGE_CAUSE", picked)
+    in_region = {o for o in picked if last[o][1]["CITY"] == region}
+    rows = await get_rows(ds, query_path("outages_by_cause", region=region.upper(), **params))
+    assert {r["cause"]: r["outages"] for r in rows} == counted("OUTAGE_CAUSE", in_region)
+    rows = await get_rows(ds, query_path("outages_by_region", **params))
+    assert {r["region"]: r["outages"] for r in rows} == counted("CITY", picked)
+    rows = await get_rows(ds, query_path("outages_by_region"))
+    assert sum(r["outages"] for r in rows) == len(last)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("minutes", ["", "15"])
+async def test_scraper_gaps(ds, history, minutes):
+    limit = int(minutes or 30) * 60
+    times = [s.when for s in history.scrapes]
+    expected = [
+        (before, after, sum(before < k < after for k in history.skipped))
+        for before, after in zip(times, times[1:]) if after - before > limit
+    ]
+    rows = await get_rows(ds, query_path("scraper_gaps", minutes=minutes))
+    assert [(r["gap_minutes"], r["skipped_versions"]) for r in rows] == [
+        (round((after - before) / 60, 1), skipped) for before, after, skipped in expected]
+    assert max(r["gap_minutes"] for r in rows) >= GAP / 60
+    if minutes:
+        assert sum(r["skipped_versions"] for r in rows) >= 1
+
+
+# Maps and charts
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("path", [f"/outages/{n}" for n in TABLES + VIEWS + list(QUERIES)])
+async def test_pages_with_latitude_and_longitude_get_a_map(ds, path):
+    columns = (await get_json(ds, path + ".json"))["columns"]
+    text = await get_html(ds, path)
+    assert "/-/static-plugins/datasette_vega/" in text
+    has_map = "datasette-cluster-map.js" in text
+    assert has_map == ({"latitude", "longitude"} <= set(columns))
+
+
+@pytest.mark.asyncio
+async def test_chart_links_carry_the_vega_fragment(ds):
+    text = await get_html(ds, "/outages/customers_over_time")
+    assert html.escape(f"/outages/customers_over_time{CHART_FRAGMENT}") in text
+    assert html.escape(CHART_FRAGMENT) in await get_html(ds, "/")
+
+
+@pytest.mark.asyncio
+async def test_an_immutable_copy_serves_the_same_rows(history):
+    ds = Datasette(immutables=[str(history.db)], metadata=METADATA_DICT, settings=SERVE_SETTINGS)
+    rows = await get_rows(ds, "/outages/most_recent_snapshot.json?_shape=objects&_size=max")
+    assert {r["outage"] for r in rows} == set(history.scrapes[-1].records)
+
+
+# The user-facing contract on real data
+
+
+def _legacy_pages(db: Path) -> list:
+    conn = sqlite3.connect(db)
+    outage = conn.execute("select id from outages order by snapshot_count desc limit 1").fetchone()[0]
+    changing = conn.execute(
+        "select outage from outage_versions group by outage order by count(*) desc limit 1").fetchone()[0]
+    latest = conn.execute("select max(id) from snapshots").fetchone()[0]
+    largest, title = conn.execute(
+        "select id, title from snapshots order by outage_count desc limit 1").fetchone()
+    conn.close()
+    pages = ["/", "/outages"]
+    pages += [f"/outages/{name}" for name in TABLES + VIEWS if name != "outage_snapshots"]
+    for where in [f"snapshot={latest}", f"snapshot={largest}", f"outage={outage}"]:
+        pages.append(f"/outages/outage_snapshots?{where}")
+    pages += [f"/outages/{name}" for name in QUERIES]
+    pages += [f"/outages/{name}.json" for name in QUERIES]
+    # The biggest moment of the month, and the outage that changed most often.
+    pages.append("/outages/outages_at?" + urlencode({"at": title}))
+    pages.append(f"/outages/outage_history?outage={changing}")
+    return pages
+
+
+@pytest.mark.shared
+@pytest.mark.asyncio
+async def test_pages_answer_in_under_500_ms_on_the_legacy_history(legacy_bundle):
+    _, db = legacy_bundle
+    ds = Datasette([str(db)], metadata=METADATA_DICT, settings=SERVE_SETTINGS)
+    await get_html(ds, "/")  # start up: read the schema once, as a running server has
+    timings = {}
+    for path in _legacy_pages(db):
+        started = time.perf_counter()
+        response = await ds.client.get(path)
+        timings[path] = time.perf_counter() - started
+        assert response.status_code == 200, path
+    for path, seconds in timings.items():
+        print(f"{seconds * 1000:7.0f} ms  {path}")
+    slow = {path: round(seconds, 3) for path, seconds in timings.items() if seconds >= 0.5}
+    assert slow == {}
+
+
+@pytest.mark.shared
+@pytest.mark.asyncio
+@pytest.mark.xfail(strict=True, reason=(
+    "Datasette 0.65 counts every row of a view it shows unfiltered: 2.2 million rows of "
+    "outage_snapshots take seconds. Filter it by snapshot or outage."))
+async def test_unfiltered_outage_snapshots_answers_in_under_500_ms(legacy_bundle):
+    _, db = legacy_bundle
+    ds = Datasette([str(db)], metadata=METADATA_DICT, settings=SERVE_SETTINGS)
+    await get_html(ds, "/")
+    started = time.perf_counter()
+    await ds.client.get("/outages/outage_snapshots")
+    assert time.perf_counter() - started < 0.5
+
+
+@pytest.mark.shared
+@pytest.mark.asyncio
+async def test_customers_over_time_thins_a_month_and_keeps_its_peak(legacy_bundle):
+    _, db = legacy_bundle
+    ds = Datasette([str(db)], metadata=METADATA_DICT, settings=SERVE_SETTINGS)
+    rows = await get_rows(ds, query_path("customers_over_time"))
+    conn = sqlite3.connect(db)
+    count, peak = conn.execute("select count(*), max(customers_affected) from snapshots").fetchone()
+    conn.close()
+    assert count > 1000 >= len(rows) > 500
+    assert max(r["customers_affected"] for r in rows) == peak
