@@ -29,7 +29,7 @@ CHART_FRAGMENT = (
     "&g.y_column=customers_affected&g.y_type=quantitative"
 )
 MARKERS = ".leaflet-marker-icon, .marker-cluster"
-CHART = ".datasette-vega canvas, .datasette-vega svg"
+CHART = ".vega-embed canvas, .vega-embed svg"
 # Everything but the server under test is refused: no test depends on the internet.
 _NOT_LOCAL = re.compile(r"^(?!https?://127\.0\.0\.1[:/])")
 
@@ -105,42 +105,61 @@ def chromium_page(executable: str, width: int = 1200, height: int = 800):
 
 
 def open_map(page, url: str, timeout: float = 20_000) -> int:
-    """Open a page with a cluster map; return how many markers and clusters it drew."""
+    """Open a page with a cluster map; return how many rows its markers and clusters stand for."""
     page.goto(url)
     page.wait_for_selector(MARKERS, timeout=timeout)
-    return page.locator(MARKERS).count()
+    page.wait_for_load_state("networkidle")
+    # A cluster is a marker icon too, labelled with how many markers it holds.
+    return page.eval_on_selector_all(
+        ".leaflet-marker-icon",
+        """icons => icons.reduce((total, icon) => total +
+            (icon.classList.contains("marker-cluster") ? parseInt(icon.textContent, 10) : 1), 0)""",
+    )
 
 
 def open_chart(page, url: str, timeout: float = 20_000) -> int:
-    """Open a page whose fragment asks datasette-vega for a chart; return its inked pixels."""
+    """Open a page whose fragment asks datasette-vega for a chart; return how many of
+    its pixels are coloured: axes, grid and labels are grey, only marks have colour."""
     page.goto(url)
     page.wait_for_selector(CHART, timeout=timeout)
-    # Drawn, not just laid out: count the pixels that are not transparent.
+    page.wait_for_load_state("networkidle")
     return page.eval_on_selector(
-        ".datasette-vega canvas",
+        ".vega-embed canvas",
         """canvas => {
             const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-            let inked = 0;
-            for (let i = 3; i < data.length; i += 4) if (data[i] > 0) inked++;
-            return inked;
+            let coloured = 0;
+            for (let i = 0; i < data.length; i += 4) {
+                const rgb = [data[i], data[i + 1], data[i + 2]];
+                if (data[i + 3] > 0 && Math.max(...rgb) - Math.min(...rgb) > 40) coloured++;
+            }
+            return coloured;
         }""",
     )
 
 
+def _scroll_into_frame(page, selector: str, margin: int = 24) -> None:
+    """Scroll so that the bottom of `selector` sits just above the bottom of the window."""
+    page.eval_on_selector(
+        selector,
+        f"el => window.scrollTo(0, el.getBoundingClientRect().bottom + window.scrollY"
+        f" - window.innerHeight + {margin})",
+    )
+
+
 def take_screenshots(db: Path, out: Path) -> list[Path]:
-    """Screenshot the map of the latest snapshot and the customers chart of `db` into `out`."""
+    """Screenshot the map of the outages out now and the customers chart of `db` into `out`."""
     executable = find_chromium()
     if executable is None:
         raise ServerError(f"Chromium is not installed: {INSTALL_CHROMIUM}")
     out.mkdir(parents=True, exist_ok=True)
     with running_datasette(db) as url, chromium_page(executable) as page:
-        open_map(page, f"{url}/outages/most_recent_snapshot")
+        open_map(page, f"{url}/outages/outages_at")
         page.wait_for_timeout(1000)  # let the clusters finish animating
-        page.locator(".leaflet-container").scroll_into_view_if_needed()
+        _scroll_into_frame(page, ".leaflet-container")
         map_png = out / "map.png"
         page.screenshot(path=map_png)
         open_chart(page, f"{url}/outages/customers_over_time{CHART_FRAGMENT}")
-        page.locator(".datasette-vega").scroll_into_view_if_needed()
+        _scroll_into_frame(page, ".vega-embed")
         chart_png = out / "chart.png"
         page.screenshot(path=chart_png)
     return [map_png, chart_png]

@@ -1,0 +1,74 @@
+"""The map and the chart render in a real browser: Debian's headless Chromium,
+driven by Playwright, against a real Datasette server on 127.0.0.1.
+
+Map tiles come from the internet and are refused; markers must render anyway.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from browser import CHART_FRAGMENT, INSTALL_CHROMIUM, chromium_page, find_chromium, open_chart, open_map, running_datasette
+from pge_outages.build import build_database
+from pge_outages.synthetic import generate_history
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip(f"Chromium is not installed: {INSTALL_CHROMIUM}")
+    return executable
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory):
+    base = tmp_path_factory.mktemp("browser")
+    repo = generate_history(base / "history", commits=300, era="arcgis", seed=3)
+    build_database(repo, base / "outages.db")
+    return base / "outages.db"
+
+
+@pytest.fixture(scope="module")
+def server(chromium, database):
+    with running_datasette(database) as url:
+        yield url
+
+
+def _scalar(database, sql: str, *params):
+    conn = sqlite3.connect(database)
+    try:
+        return conn.execute(sql, params).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_map_of_the_latest_snapshot_shows_every_outage(chromium, server, database, tmp_path):
+    with chromium_page(chromium) as page:
+        mapped = open_map(page, f"{server}/outages/most_recent_snapshot")
+        page.screenshot(path=tmp_path / "most_recent_snapshot.png", full_page=True)
+    assert mapped == _scalar(database, "select outage_count from snapshots order by id desc limit 1")
+
+
+def test_map_of_outages_at_a_moment(chromium, server, database, tmp_path):
+    conn = sqlite3.connect(database)
+    title, count = conn.execute("select title, outage_count from snapshots where id = 150").fetchone()
+    conn.close()
+    with chromium_page(chromium) as page:
+        mapped = open_map(page, f"{server}/outages/outages_at?at={title.replace('+', '%2B')}")
+        page.screenshot(path=tmp_path / "outages_at.png", full_page=True)
+    assert mapped == count
+
+
+def test_chart_of_customers_over_time_is_drawn(chromium, server, tmp_path):
+    with chromium_page(chromium) as page:
+        coloured = open_chart(page, f"{server}/outages/customers_over_time{CHART_FRAGMENT}")
+        page.screenshot(path=tmp_path / "customers_over_time.png", full_page=True)
+        # The same chart of a column that does not exist: axes, but no line.
+        empty = open_chart(page, f"{server}/outages/customers_over_time{CHART_FRAGMENT.replace('customers_affected', 'nothing')}")
+    assert empty == 0
+    assert coloured > 200
