@@ -43,16 +43,27 @@ SELECT *
 FROM outage_snapshots
 WHERE snapshot = (SELECT max(id) FROM snapshots);
 
+-- Durations and "probably ended" skip suspect snapshots (snapshots.suspect): an
+-- outage missing only from suspect snapshots is one continuous outage. When a
+-- gap in coverage (over 30 minutes between snapshots) falls inside an outage's
+-- life its duration is uncertain: possible_duration_hours is NULL and the
+-- bounds say how long it may have lasted.
 CREATE VIEW outages_expanded AS
 SELECT
     o.id AS outage,
     first.title AS earliest,
     last.title AS latest,
     o.snapshot_count AS num_snapshots,
-    round((last.[when] - first.[when]) / 3600.0, 2) AS possible_duration_hours,
-    o.last_snapshot < (SELECT max(id) FROM snapshots) AS probably_ended,
+    CASE WHEN gap.id IS NULL THEN round((last.[when] - first.[when]) / 3600.0, 2) END
+        AS possible_duration_hours,
+    o.last_snapshot < (SELECT max(id) FROM snapshots WHERE suspect IS NULL) AS probably_ended,
     o.min_estCustAffected,
     o.max_estCustAffected,
+    round(o.customer_minutes) AS customer_minutes,
+    gap.id IS NOT NULL AS duration_uncertain,
+    round((last.[when] - first.[when]) / 3600.0, 2) AS duration_hours_min,
+    round((coalesce(after.[when], last.[when]) - coalesce(before.[when], first.[when])) / 3600.0, 2)
+        AS duration_hours_max,
     o.regionName,
     o.latitude,
     o.longitude,
@@ -61,4 +72,24 @@ SELECT
     o.last_snapshot
 FROM outages o
 JOIN snapshots first ON first.id = o.first_snapshot
-JOIN snapshots last ON last.id = o.last_snapshot;
+JOIN snapshots last ON last.id = o.last_snapshot
+LEFT JOIN snapshots before ON before.id = o.first_snapshot - 1
+LEFT JOIN snapshots after ON after.id = o.last_snapshot + 1
+LEFT JOIN snapshots gap ON gap.id = (
+    SELECT g.id FROM snapshots g
+    WHERE g.id > o.first_snapshot AND g.id <= o.last_snapshot AND g.seconds_since_previous > 1800
+    LIMIT 1
+);
+
+-- Gaps in the scraper's coverage: consecutive snapshots more than 30 minutes apart.
+CREATE VIEW coverage_gaps AS
+SELECT
+    previous.id AS before_snapshot,
+    previous.title AS gap_start,
+    s.id AS after_snapshot,
+    s.title AS gap_end,
+    round(s.seconds_since_previous / 3600.0, 2) AS gap_hours
+FROM snapshots s
+JOIN snapshots previous ON previous.id = s.id - 1
+WHERE s.seconds_since_previous > 1800;
+

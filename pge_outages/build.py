@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import history
-from .database import DatabaseError, SnapshotWriter, connect, create_schema, read_meta, table_names
+from .database import SCHEMA_VERSION, DatabaseError, SnapshotWriter, connect, create_schema, read_meta, table_names
 from .feed import InvalidVersion, record_bodies, parse_version, split_records
 
 # A batch is flushed after this many commits, or sooner when it holds many rows.
@@ -99,6 +99,11 @@ def _check_database(
         return None
     if rebuild:
         return None
+    if meta.get("schema_version") != SCHEMA_VERSION:
+        raise DatabaseError(
+            f"{db_path} was built by another version of this tool (schema {meta.get('schema_version')}, "
+            f"this one writes {SCHEMA_VERSION}); use --rebuild to start over"
+        )
     if meta.get("file") != path:
         raise DatabaseError(
             f"{db_path} was built from {meta.get('file')!r}, not {path!r}; "

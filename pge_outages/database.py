@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .feed import COLUMNS, normalise_record, outage_id, parse_record
+from .glitches import COLUMNS as SNAPSHOT_COLUMNS
+from .glitches import Snapshot, SnapshotTail
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 # views.sql joins runs to snapshots on `bucket = snapshot / 64`: keep them equal.
 BUCKET = 64
 VIEWS_SQL = Path(__file__).resolve().parent.parent / "views.sql"
@@ -67,8 +69,14 @@ CREATE TABLE IF NOT EXISTS snapshots (
     title TEXT NOT NULL,
     outage_count INTEGER NOT NULL,
     customers_affected INTEGER NOT NULL,
-    ignored_records INTEGER NOT NULL DEFAULT 0
+    ignored_records INTEGER NOT NULL DEFAULT 0,
+    suspect TEXT,
+    seconds_since_previous INTEGER,
+    trusted_minutes REAL NOT NULL DEFAULT 0,
+    trusted_minutes_cum REAL NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS snapshots_gaps ON snapshots(id) WHERE seconds_since_previous > 1800;
+CREATE INDEX IF NOT EXISTS snapshots_suspect ON snapshots(suspect) WHERE suspect IS NOT NULL;
 CREATE TABLE IF NOT EXISTS skipped_versions (
     hash TEXT PRIMARY KEY,
     [when] INTEGER NOT NULL,
@@ -89,7 +97,9 @@ CREATE TABLE IF NOT EXISTS outages (
     last_snapshot INTEGER NOT NULL REFERENCES snapshots(id),
     snapshot_count INTEGER NOT NULL,
     min_estCustAffected INTEGER,
-    max_estCustAffected INTEGER
+    max_estCustAffected INTEGER,
+    customer_minutes REAL NOT NULL DEFAULT 0,
+    customer_minutes_settled REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS outage_versions (
     id INTEGER PRIMARY KEY,
@@ -258,6 +268,9 @@ class SnapshotWriter:
         # The previous snapshot's records by their exact body: an unchanged
         # record is found here without being parsed.
         self.active_bodies: dict[bytes, _Entry] = {}
+        self.tail = SnapshotTail.load(conn)
+        settled = conn.execute("select value from _meta where key = 'minutes_settled_before'").fetchone()
+        self.minutes_settled_before = int(settled[0]) if settled else 1
         self._reset_batch()
 
     def _reset_batch(self) -> None:
@@ -265,7 +278,6 @@ class SnapshotWriter:
         self.departed: dict[int, _Entry] = {}
         self.versions: list[tuple] = []
         self.outage_updates: dict[int, list] = {}
-        self.snapshots: list[tuple] = []
         self.skipped: list[tuple] = []
         self.pending = 0
 
@@ -345,7 +357,8 @@ class SnapshotWriter:
             self.departed[outage] = previous[outage]
         self.active = current
         self.active_bodies = current_bodies
-        self.snapshots.append((sid, hash, when, title, len(current), customers, ignored))
+        capped_feed = bool(bodies) and b'"F_OUTAGE_ID"' in bodies[0]
+        self.tail.add(Snapshot(sid, hash, when, title, len(current), customers, ignored), capped_feed)
         self.pending += 1 + len(parsed) // 16
         return sid
 
@@ -432,8 +445,9 @@ class SnapshotWriter:
                 [run[:4] for run in self.runs],
             )
             conn.executemany(_UPSERT_OUTAGE, outage_rows)
-            conn.executemany("insert into snapshots values (?, ?, ?, ?, ?, ?, ?)", self.snapshots)
+            conn.executemany(_UPSERT_SNAPSHOT, [row.row() for row in self.tail.take_changed()])
             conn.executemany("insert into skipped_versions values (?, ?, ?, ?)", self.skipped)
+            self._update_customer_minutes()
             conn.execute("insert or replace into _meta values ('last_commit', ?)", (last_commit,))
             conn.execute("COMMIT")
         except BaseException:
@@ -441,8 +455,50 @@ class SnapshotWriter:
             raise
         for run in self.runs:
             run[_COUNTED] = run[_LAST]
+        self.minutes_settled_before = self.tail.settled_before
         self._reset_batch()
 
+    def _update_customer_minutes(self) -> None:
+        """Settle the customer-minutes of snapshots whose weight is final; recount the rest."""
+        conn = self.conn
+        old = self.minutes_settled_before
+        new = self.tail.settled_before
+        last = self.next_snapshot - 1
+        if new > old:
+            conn.execute(
+                f"""with c as ({_CUSTOMER_MINUTES})
+                update outages set customer_minutes_settled = customer_minutes_settled + c.minutes
+                from c where outages.id = c.outage""",
+                {"lo": old, "hi": new - 1},
+            )
+        conn.execute("update outages set customer_minutes = customer_minutes_settled where last_snapshot >= ?", (old,))
+        conn.execute(
+            f"""with c as ({_CUSTOMER_MINUTES})
+            update outages set customer_minutes = customer_minutes_settled + c.minutes
+            from c where outages.id = c.outage""",
+            {"lo": new, "hi": last},
+        )
+        conn.execute("insert or replace into _meta values ('minutes_settled_before', ?)", (str(new),))
+
+
+_UPSERT_SNAPSHOT = (
+    f"insert or replace into snapshots ({', '.join(f'[{c}]' for c in SNAPSHOT_COLUMNS)}) "
+    f"values ({', '.join('?' for _ in SNAPSHOT_COLUMNS)})"
+)
+
+# Customer-minutes that the runs of each outage collect in snapshots lo..hi:
+# estCustAffected times the trusted minutes of the snapshots each run covers.
+_CUSTOMER_MINUTES = f"""
+select v.outage as outage,
+    total(v.estCustAffected * (l.trusted_minutes_cum - f.trusted_minutes_cum + f.trusted_minutes)) as minutes
+from version_runs r
+join outage_versions v on v.id = r.version
+join snapshots f on f.id = max(r.first_snapshot, :lo)
+join snapshots l on l.id = min(r.last_snapshot, :hi)
+where r.bucket between :lo / {BUCKET} and :hi / {BUCKET}
+    and r.first_snapshot <= :hi and r.last_snapshot >= :lo
+group by v.outage
+"""
 
 _UPSERT_OUTAGE = """
 insert into outages (id, outageStartTime, latitude, longitude, regionName, first_snapshot,

@@ -25,9 +25,11 @@ def git(repo: Path, *args: str, env: dict | None = None) -> str:
     return result.stdout.strip()
 
 
-def commit_versions(repo: Path, versions: list, file: str = "outages.json", start: int | None = None) -> list[str]:
+def commit_versions(repo: Path, versions: list, file: str = "outages.json", start: int | None = None,
+                    times: list[int] | None = None) -> list[str]:
     """Commit each version of `file` in turn: a list or dict is written as indented
-    JSON, bytes as they are, None deletes the file. Returns the commit hashes."""
+    JSON, bytes as they are, None deletes the file. Commits are ten minutes apart
+    unless `times` gives each one's Unix time. Returns the commit hashes."""
     hashes = []
     count = int(git(repo, "rev-list", "--count", "--all") or 0)
     start = FIRST_COMMIT_TIME if start is None else start
@@ -40,17 +42,17 @@ def commit_versions(repo: Path, versions: list, file: str = "outages.json", star
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
             git(repo, "add", file)
-        when = f"{start + (count + i) * 600} -0700"
+        when = f"{times[i] if times else start + (count + i) * 600} -0700"
         git(repo, "commit", "-q", "--allow-empty", "-m", f"version {count + i + 1}",
             env={"GIT_COMMITTER_DATE": when, "GIT_AUTHOR_DATE": when})
         hashes.append(git(repo, "rev-parse", "HEAD"))
     return hashes
 
 
-def make_repo(path: Path, versions: list, file: str = "outages.json") -> Path:
+def make_repo(path: Path, versions: list, file: str = "outages.json", times: list[int] | None = None) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
-    commit_versions(path, versions, file)
+    commit_versions(path, versions, file, times=times)
     return path
 
 
