@@ -22,6 +22,7 @@ def chromium() -> str:
     executable = find_chromium()
     if executable is None:
         pytest.skip(f"Chromium is not installed: {INSTALL_CHROMIUM}")
+    pytest.importorskip("playwright.sync_api", reason="Playwright is missing: pip install -e '.[test]'")
     return executable
 
 
