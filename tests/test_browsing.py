@@ -288,7 +288,8 @@ async def test_outages_at_picks_the_latest_snapshot_at_or_before(ds, history):
         assert [(r["outage"], r["estCustAffected"]) for r in rows] == sorted(
             ((o, r["EST_CUSTOMERS"]) for o, r in scrape.records.items()), key=lambda x: (-x[1], x[0]))
         record = scrape.records[rows[0]["outage"]]
-        assert (rows[0]["latitude"], rows[0]["longitude"]) == (record["OUTAGE_LATITUDE"], record["OUTAGE_LONGITUDE"])
+        assert [rows[0]["latitude"], rows[0]["longitude"]] == [
+            record["OUTAGE_LATITUDE"], record["OUTAGE_LONGITUDE"]]
         assert rows[0]["started_utc"] == utc(record["OUTAGE_START"] // 1000)
     assert await get_rows(ds, query_path("outages_at", at=utc(history.scrapes[0].when - 60))) == []
 

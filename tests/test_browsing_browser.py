@@ -7,10 +7,13 @@ Map tiles come from the internet and are refused; markers must render anyway.
 from __future__ import annotations
 
 import sqlite3
+from urllib.parse import urlencode
 
 import pytest
 
-from browser import CHART_FRAGMENT, INSTALL_CHROMIUM, chromium_page, find_chromium, open_chart, open_map, running_datasette
+from browser import (
+    CHART_FRAGMENT, INSTALL_CHROMIUM, chromium_page, find_chromium, open_chart, open_map, running_datasette,
+)
 from pge_outages.build import build_database
 from pge_outages.synthetic import generate_history
 
@@ -40,10 +43,10 @@ def server(chromium, database):
         yield url
 
 
-def _scalar(database, sql: str, *params):
+def _row(database, sql: str) -> tuple:
     conn = sqlite3.connect(database)
     try:
-        return conn.execute(sql, params).fetchone()[0]
+        return conn.execute(sql).fetchone()
     finally:
         conn.close()
 
@@ -52,15 +55,13 @@ def test_map_of_the_latest_snapshot_shows_every_outage(chromium, server, databas
     with chromium_page(chromium) as page:
         mapped = open_map(page, f"{server}/outages/most_recent_snapshot")
         page.screenshot(path=tmp_path / "most_recent_snapshot.png", full_page=True)
-    assert mapped == _scalar(database, "select outage_count from snapshots order by id desc limit 1")
+    assert mapped == _row(database, "select outage_count from snapshots order by id desc limit 1")[0]
 
 
 def test_map_of_outages_at_a_moment(chromium, server, database, tmp_path):
-    conn = sqlite3.connect(database)
-    title, count = conn.execute("select title, outage_count from snapshots where id = 150").fetchone()
-    conn.close()
+    title, count = _row(database, "select title, outage_count from snapshots where id = 150")
     with chromium_page(chromium) as page:
-        mapped = open_map(page, f"{server}/outages/outages_at?at={title.replace('+', '%2B')}")
+        mapped = open_map(page, f"{server}/outages/outages_at?{urlencode({'at': title})}")
         page.screenshot(path=tmp_path / "outages_at.png", full_page=True)
     assert mapped == count
 
@@ -70,6 +71,7 @@ def test_chart_of_customers_over_time_is_drawn(chromium, server, tmp_path):
         coloured = open_chart(page, f"{server}/outages/customers_over_time{CHART_FRAGMENT}")
         page.screenshot(path=tmp_path / "customers_over_time.png", full_page=True)
         # The same chart of a column that does not exist: axes, but no line.
-        empty = open_chart(page, f"{server}/outages/customers_over_time{CHART_FRAGMENT.replace('customers_affected', 'nothing')}")
+        no_column = CHART_FRAGMENT.replace("customers_affected", "nothing")
+        empty = open_chart(page, f"{server}/outages/customers_over_time{no_column}")
     assert empty == 0
     assert coloured > 200
