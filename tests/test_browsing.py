@@ -2,8 +2,8 @@
 answers with the rows that the git history itself says it should.
 
 Expected rows are read straight from the blobs with the json module, not
-through the builder, on a synthetic history with broken scrapes and a two-hour
-hole in the scraper's coverage.
+through the builder, on a synthetic history with broken scrapes, a two-hour
+hole in the scraper's coverage and an empty scrape, a glitch of the feed.
 """
 
 from __future__ import annotations
@@ -58,6 +58,10 @@ class History:
     db: Path
     scrapes: list[Scrape]
     skipped: list[int]  # commit times of the versions that are no list of outages
+    suspect: set[int]  # indexes into scrapes of the glitches of the feed
+
+    def trustworthy(self) -> list[Scrape]:
+        return [s for i, s in enumerate(self.scrapes) if i not in self.suspect]
 
 
 def read_scrapes(repo: Path) -> tuple[list[Scrape], list[int]]:
@@ -94,15 +98,23 @@ def history(tmp_path_factory) -> History:
     base = tmp_path_factory.mktemp("browsing")
     repo = generate_history(base / "history", commits=300, era="arcgis", seed=7, broken=4)
     scrapes, _ = read_scrapes(repo)
-    # The scraper comes back after a two-hour hole, and two outages end meanwhile.
+    # The scraper comes back after a two-hour hole, an outage ends, the feed
+    # glitches once (an empty list) and another outage ends.
     last = list(scrapes[-1].records.values())
+    assert len(last) >= 20, "an empty list is a glitch only after 20 outages or more"
     commits = int(git(repo, "rev-list", "--count", "HEAD"))
     start = int(git(repo, "log", "-1", "--format=%ct")) + GAP - commits * 600
-    commit_versions(repo, [last[1:], last[2:]], FILE, start=start)
-    build_database(repo, base / "outages.db")
+    commit_versions(repo, [last[1:], [], last[2:]], FILE, start=start)
+    db = base / "outages.db"
+    build_database(repo, db)
     scrapes, skipped = read_scrapes(repo)
     assert skipped, "the history should hold broken versions"
-    return History(repo, base / "outages.db", scrapes, skipped)
+    suspect = {len(scrapes) - 2}
+    conn = sqlite3.connect(db)
+    flagged = {row[0] - 1 for row in conn.execute("select id from snapshots where suspect is not null")}
+    conn.close()
+    assert flagged == suspect, "the builder should flag the empty scrape, and only it"
+    return History(repo, db, scrapes, skipped, suspect)
 
 
 @pytest.fixture
@@ -266,8 +278,8 @@ async def test_every_canned_query_runs_with_its_defaults(ds, name):
 
 
 @pytest.mark.asyncio
-async def test_customers_over_time(ds, history):
-    expected = [(s.title, s.customers(), len(s.records)) for s in history.scrapes]
+async def test_customers_over_time_leaves_glitches_out(ds, history):
+    expected = [(s.title, s.customers(), len(s.records)) for s in history.trustworthy()]
     rows = await get_rows(ds, query_path("customers_over_time"))
     assert [(r["time"], r["customers_affected"], r["outage_count"]) for r in rows] == expected
     # A range, given with an offset and in UTC without one.
@@ -292,6 +304,12 @@ async def test_outages_at_picks_the_latest_snapshot_at_or_before(ds, history):
             record["OUTAGE_LATITUDE"], record["OUTAGE_LONGITUDE"]]
         assert rows[0]["started_utc"] == utc(record["OUTAGE_START"] // 1000)
     assert await get_rows(ds, query_path("outages_at", at=utc(history.scrapes[0].when - 60))) == []
+    # At the glitch, the snapshot before it.
+    glitch = history.scrapes[max(history.suspect)]
+    rows = await get_rows(ds, query_path("outages_at", at=glitch.title))
+    before = history.scrapes[max(history.suspect) - 1]
+    assert {r["snapshot_time"] for r in rows} == {before.title}
+    assert {r["outage"] for r in rows} == set(before.records)
 
 
 @pytest.mark.asyncio
