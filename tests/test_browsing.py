@@ -220,7 +220,8 @@ async def test_every_table_and_view_answers(ds, history, name):
     conn = sqlite3.connect(history.db)
     count = conn.execute(f"select count(*) from [{name}]").fetchone()[0]
     conn.close()
-    assert data["filtered_table_rows_count"] == count
+    # outage_snapshots unfiltered is shown without counting (pge_outages/datasette_plugin.py)
+    assert data["filtered_table_rows_count"] == (None if name == "outage_snapshots" else count)
     assert len(data["rows"]) == min(count, 100)
 
 
