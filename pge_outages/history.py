@@ -56,6 +56,11 @@ def resolve_branch(repo: git.Repo, branch: str | None) -> str:
 def find_file(repo: git.Repo, tip: str, file: str | None) -> str:
     """The path of the outage file: `file` if given, else the default the history holds."""
     candidates = (file,) if file else DEFAULT_FILES
+    # Cheap first: the file as the tip has it. Only a file the tip deleted
+    # needs a walk back through the history.
+    for path in candidates:
+        if _exists(repo, f"{tip}:{path}"):
+            return path
     for path in candidates:
         if repo.git.log("-1", "--format=%H", tip, "--", path):
             return path
@@ -65,12 +70,16 @@ def find_file(repo: git.Repo, tip: str, file: str | None) -> str:
     raise HistoryError(f"neither {names} is in the history of {tip[:12]}; name the file with --file")
 
 
-def commit_exists(repo: git.Repo, sha: str) -> bool:
+def _exists(repo: git.Repo, spec: str) -> bool:
     try:
-        repo.git.cat_file("-e", f"{sha}^{{commit}}")
+        repo.git.cat_file("-e", spec)
     except git.GitCommandError:
         return False
     return True
+
+
+def commit_exists(repo: git.Repo, sha: str) -> bool:
+    return _exists(repo, f"{sha}^{{commit}}")
 
 
 def is_ancestor(repo: git.Repo, ancestor: str, tip: str) -> bool:
