@@ -158,8 +158,8 @@ def git_history_ratio(work: Path, repo: Path, floor: float) -> tuple[float, floa
     db = work / "git-history.db"
     db.unlink(missing_ok=True)
     started = time.perf_counter()
-    subprocess.run([str(venv / "bin" / "git-history"), "file", str(db), str(repo / "pge-outages.json"),
-                    "--repo", str(repo), "--id", "outageNumber", "--silent"], check=True)
+    subprocess.run([str(venv / "bin" / "git-history"), "file", str(db), "pge-outages.json",
+                    "--repo", str(repo), "--id", "outageNumber", "--ignore-duplicate-ids", "--silent"], check=True)
     seconds = time.perf_counter() - started
     return seconds, seconds / floor
 
