@@ -15,9 +15,10 @@ import sqlite3
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 from .build import HistoryRewritten, build_database
 from .database import DatabaseError
@@ -168,27 +169,20 @@ def _serving(db: str | Path) -> str:
     return f"still serving snapshot {latest[0]:,} ({latest[1]})"
 
 
-class _exclusive:
-    """Hold a lock file beside the database, so two refreshes never build at once."""
-
-    def __init__(self, db: str | Path):
-        self.db = db
-        self.path = Path(f"{db}.refresh-lock")
-        self.fd: int | None = None
-
-    def __enter__(self):
-        # A lock file of its own: SQLite's locks on the database file would be
-        # dropped if this process opened and closed that file itself.
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+@contextmanager
+def _exclusive(db: str | Path) -> Iterator[None]:
+    """Hold a lock file beside the database, so that two refreshes never build at once."""
+    # A file of its own: SQLite's locks on the database would be dropped if this
+    # process opened and closed the database file itself.
+    fd = os.open(f"{db}.refresh-lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
         try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            os.close(self.fd)
-            raise RefreshBusy(f"another refresh of {self.db} is running") from None
-        return self
-
-    def __exit__(self, *exc):
-        os.close(self.fd)
+            raise RefreshBusy(f"another refresh of {db} is running") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def refresh_loop(repo: str | Path, db: str | Path, every: float, remote: str | None = None,
