@@ -264,6 +264,7 @@ def test_never_down_while_the_database_grows(growing, monkeypatch, capsys):
     assert traffic.inconsistent == []
     assert overlapping > 0
     conn = sqlite3.connect(db)
+    assert conn.execute("pragma journal_mode").fetchone()[0] == "wal"
     assert conn.execute("select count(*) from snapshots").fetchone()[0] > FIRST_COMMITS * 0.9
     conn.close()
 

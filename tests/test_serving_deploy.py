@@ -154,6 +154,11 @@ def test_the_units_commands_run_as_written(tmp_path, server_layout):
         assert httpx.get(f"{url}/-/settings.json").json()["sql_time_limit_ms"] == 3000
 
 
+def test_serve_sh_says_how_to_call_it():
+    result = subprocess.run([str(DEPLOY / "serve.sh")], capture_output=True, text=True)
+    assert (result.returncode, result.stderr) == (2, f"usage: {DEPLOY / 'serve.sh'} DB [datasette serve options]\n")
+
+
 # ----------------------------------------------------------------------------
 # The Dockerfile
 
