@@ -19,7 +19,7 @@ demo: $(STAMP)
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(BIN)/python -m pge_outages.synthetic $(DEMO)/history --era arcgis --commits 1000 --seed 1
 	$(BIN)/python build_database.py $(DEMO)/history $(DEMO)/outages.db
-	$(BIN)/datasette serve $(DEMO)/outages.db -m metadata.yml --setting sql_time_limit_ms 3000 --setting suggest_facets off -h 127.0.0.1 -p 8001
+	DATASETTE=$(BIN)/datasette PORT=8001 deploy/serve.sh $(DEMO)/outages.db
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -10,6 +10,7 @@ the outages of one snapshot reads one bucket of one index.
 from __future__ import annotations
 
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -20,7 +21,13 @@ from .glitches import Snapshot, SnapshotTail
 SCHEMA_VERSION = "2"
 # views.sql joins runs to snapshots on `bucket = snapshot / 64`: keep them equal.
 BUCKET = 64
-VIEWS_SQL = Path(__file__).resolve().parent.parent / "views.sql"
+# views.sql sits at the top of a checkout; a non-editable install carries a
+# copy in <prefix>/share/pge-outages (pyproject's data-files).
+VIEWS_SQL = next(
+    (path for path in (Path(__file__).resolve().parent.parent / "views.sql",
+                       Path(sys.prefix) / "share" / "pge-outages" / "views.sql") if path.exists()),
+    Path(__file__).resolve().parent.parent / "views.sql",
+)
 
 # Long, repetitive texts are stored once in a lookup table of their own.
 LOOKUPS = {
