@@ -144,7 +144,8 @@ def prepare(work: Path, quick: bool, shared: Path) -> list[tuple[str, Path, str]
         repo = work / name
         if not repo.exists():
             click.echo(f"generating {name}...", err=True)
-            generate_history(repo, commits=commits, era="legacy", outages=150, seed=60)
+            # one storm per 5,000 scrapes, so that both lengths have the same mix
+            generate_history(repo, commits=commits, era="legacy", outages=150, storms=commits // 5000, seed=60)
         histories.append((name, repo, "pge-outages.json"))
     return histories
 
