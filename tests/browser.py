@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from servers import ServerError, free_port, running
 
 ROOT = Path(__file__).resolve().parent.parent
 METADATA = ROOT / "metadata.yml"
@@ -34,19 +32,9 @@ CHART = ".vega-embed canvas, .vega-embed svg"
 _NOT_LOCAL = re.compile(r"^(?!https?://127\.0\.0\.1[:/])")
 
 
-class ServerError(RuntimeError):
-    """Datasette did not start, or stopped, before it answered."""
-
-
 def find_chromium() -> str | None:
     """The path of Debian's Chromium, or None when it is not installed."""
     return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def serve_command(db: Path, port: int) -> list[str]:
@@ -61,32 +49,9 @@ def serve_command(db: Path, port: int) -> list[str]:
 @contextmanager
 def running_datasette(db: Path, timeout: float = 30) -> Iterator[str]:
     """Serve `db` with the project's metadata on a free port; yield its base URL."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(serve_command(db, port), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise ServerError(f"datasette exited with {process.returncode}: "
-                                  f"{process.stdout.read().decode(errors='replace')}")
-            try:
-                with urllib.request.urlopen(f"{url}/-/versions.json", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise ServerError(f"datasette did not answer on {url} within {timeout}s")
-                time.sleep(0.1)
+    port = free_port()
+    with running(serve_command(db, port), f"http://127.0.0.1:{port}", timeout=timeout) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        process.stdout.close()
 
 
 @contextmanager

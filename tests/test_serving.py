@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -25,6 +23,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, git
+from servers import free_port, running
 from pge_outages import build
 from pge_outages.refresh import refresh_once
 from pge_outages.synthetic import generate_history
@@ -49,16 +48,6 @@ limit 3
 """
 
 
-class ServerError(RuntimeError):
-    """Datasette did not start, or stopped, before it answered."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def serve_environment(port: int, **env: str) -> dict[str, str]:
     """The environment deploy/serve.sh reads, with this test run's Datasette."""
     return {**os.environ, "DATASETTE": f"{sys.executable} -m datasette", "HOST": "127.0.0.1",
@@ -66,41 +55,10 @@ def serve_environment(port: int, **env: str) -> dict[str, str]:
 
 
 @contextmanager
-def running(command: list[str], env: dict[str, str], url: str, timeout: float = 30) -> Iterator[str]:
-    """Run a server command until it answers on `url`; yield the url; stop it."""
-    # Its log goes to a file: a pipe nobody reads fills up and blocks the server.
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if process.poll() is not None:
-                    log.seek(0)
-                    raise ServerError(f"{command[0]} exited with {process.returncode}: "
-                                      f"{log.read().decode(errors='replace')}")
-                try:
-                    if httpx.get(f"{url}/-/versions.json", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise ServerError(f"{command[0]} did not answer on {url} within {timeout}s")
-                time.sleep(0.1)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-@contextmanager
 def serving(db: Path, **env: str) -> Iterator[str]:
     """Serve `db` the way deploy/serve.sh does, on a free port of 127.0.0.1."""
     port = free_port()
-    with running([str(SERVE), str(db)], serve_environment(port, **env), f"http://127.0.0.1:{port}") as url:
+    with running([str(SERVE), str(db)], f"http://127.0.0.1:{port}", serve_environment(port, **env)) as url:
         yield url
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from conftest import ROOT, git
 from pge_outages.synthetic import generate_history
-from test_serving import free_port, running
+from servers import free_port, running
 
 DEPLOY = ROOT / "deploy"
 UNITS = ["pge-outages-datasette.service", "pge-outages-refresh.service", "pge-outages-refresh.timer"]
@@ -148,7 +148,7 @@ def test_the_units_commands_run_as_written(tmp_path, server_layout):
     command, env = unit_command(units["pge-outages-datasette.service"])
     assert env["HOST"] == "127.0.0.1"
     env["PORT"] = str(free_port())
-    with running(command, env, f"http://127.0.0.1:{env['PORT']}") as url:
+    with running(command, f"http://127.0.0.1:{env['PORT']}", env) as url:
         snapshots = httpx.get(f"{url}/outages/snapshots.json?_size=1&_sort_desc=id&_shape=array").json()
         assert snapshots[0]["hash"] == git(var / "history", "log", "-1", "--format=%H", "--", "outages.json")
         assert httpx.get(f"{url}/-/settings.json").json()["sql_time_limit_ms"] == 3000
@@ -267,7 +267,7 @@ def test_the_dockerfile_builds_the_database_and_serves_it_read_only_on_port(tmp_
     # As an app platform runs it: its own $PORT; 127.0.0.1 only in place of the image's 0.0.0.0.
     env = {**os.environ, **dockerfile_env(), "PORT": str(port), "HOST": "127.0.0.1",
            "DATASETTE": f"{sys.executable} -m datasette"}
-    with running(command, env, f"http://127.0.0.1:{port}") as url:
+    with running(command, f"http://127.0.0.1:{port}", env) as url:
         [database] = httpx.get(f"{url}/-/databases.json").json()
         assert (database["name"], database["is_mutable"]) == ("outages", False)
         assert httpx.get(f"{url}/outages.db").status_code == 403
