@@ -209,11 +209,14 @@ class _Lookup:
         self.names: dict[int, str] = {}
         self.new: list[tuple[int, str]] = []
         self.next_id = (conn.execute(f"select max(id) from {table}").fetchone()[0] or 0) + 1
+        # Started empty, every text the table will hold passes through here.
+        self.complete = self.next_id == 1
 
     def id_for(self, name: str) -> int:
         id = self.ids.get(name)
         if id is None:
-            row = self.conn.execute(f"select id from {self.table} where name = ?", (name,)).fetchone()
+            row = None if self.complete else self.conn.execute(
+                f"select id from {self.table} where name = ?", (name,)).fetchone()
             if row is None:
                 id = self.next_id
                 self.next_id += 1

@@ -68,6 +68,11 @@ class InvalidVersion(ValueError):
 def _to_int(value: Any) -> int | None:
     if type(value) is int:
         return value
+    if type(value) is str:  # the legacy feed's numbers, "1572139440"
+        try:
+            return int(value)
+        except ValueError:
+            pass
     if value is None or value == "":
         return None
     if isinstance(value, bool):

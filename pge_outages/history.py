@@ -7,6 +7,7 @@ Versions are read from git objects through GitPython's persistent
 from __future__ import annotations
 
 import queue
+import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,62 +130,73 @@ def iter_file_versions(
                 blob = None if new_sha == _NULL_SHA else new_sha
         if header is not None:
             yield FileVersion(header[0], int(header[1]), header[2], blob)
+        if process.proc.wait() != 0:
+            error = process.stderr.read().decode("utf-8", "replace").strip()
+            raise HistoryError(f"git log failed: {error}")
     finally:
+        # Closed early, git log ends on the closed pipe: that is no error.
         process.stdout.close()
-        process.wait()
-
-
-def read_blob(repo: git.Repo, sha: str) -> bytes:
-    """The bytes of one blob, through the repository's persistent cat-file process."""
-    try:
-        return repo.git.get_object_data(sha)[3]
-    except ValueError:
-        raise HistoryError(f"blob {sha} is missing from the repository") from None
+        process.proc.wait()
 
 
 _DONE = object()
 
 
 def iter_file_contents(
-    repo: git.Repo, path: str, tip: str, since: str | None = None, prefetch: int = 32
+    repo: git.Repo, path: str, tip: str, since: str | None = None
 ) -> Iterator[tuple[FileVersion, bytes | None]]:
     """Yield each version with the file's bytes (None where deleted), oldest first.
 
-    A thread reads ahead, so that git inflates the next versions on one core
+    One `git cat-file --batch` process serves every blob. A thread walks the
+    log and queues the requests, so git inflates the next versions on one core
     while the caller works through this one on the other.
     """
-    ahead: queue.Queue = queue.Queue(maxsize=prefetch)
-    stop = threading.Event()
+    cat = repo.git.cat_file("--batch", as_process=True, istream=subprocess.PIPE)
+    requested: queue.Queue = queue.Queue()
 
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                ahead.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def read_ahead() -> None:
+    def request_all() -> None:
         try:
-            for version in iter_file_versions(repo, path, tip, since):
-                blob = None if version.blob_sha is None else read_blob(repo, version.blob_sha)
-                if not put((version, blob)):
-                    return
-            put(_DONE)
+            for count, version in enumerate(iter_file_versions(repo, path, tip, since), 1):
+                requested.put(version)
+                if version.blob_sha is not None:
+                    cat.stdin.write(version.blob_sha.encode() + b"\n")
+                    if count % 32 == 0:
+                        cat.stdin.flush()
+            requested.put(_DONE)
+        except BrokenPipeError:  # the caller stopped early and ended cat-file
+            requested.put(_DONE)
         except BaseException as error:  # handed over to the caller's thread
-            put(error)
+            requested.put(error)
+        finally:
+            try:
+                cat.stdin.close()
+            except BrokenPipeError:
+                pass
 
-    reader = threading.Thread(target=read_ahead, name="read-history", daemon=True)
-    reader.start()
+    requester = threading.Thread(target=request_all, name="request-history", daemon=True)
+    requester.start()
+    read, readline = cat.stdout.read, cat.stdout.readline
+    finished = False
     try:
         while True:
-            item = ahead.get()
-            if item is _DONE:
+            version = requested.get()
+            if version is _DONE:
+                finished = True
                 return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+            if isinstance(version, BaseException):
+                raise version
+            if version.blob_sha is None:
+                yield version, None
+                continue
+            header = readline().split()
+            if len(header) != 3:
+                raise HistoryError(f"blob {version.blob_sha} of commit {version.hash} is missing from the repository")
+            blob = read(int(header[2]))
+            read(1)  # the newline after each object
+            yield version, blob
     finally:
-        stop.set()
-        reader.join()
+        if not finished:  # the caller stopped early: end cat-file, which ends the requester
+            cat.proc.kill()
+        cat.proc.wait()
+        cat.stdout.close()
+        requester.join()
