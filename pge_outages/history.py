@@ -6,6 +6,7 @@ Versions are read from git objects through GitPython's persistent
 
 from __future__ import annotations
 
+import fcntl
 import queue
 import subprocess
 import threading
@@ -140,6 +141,14 @@ def iter_file_versions(
 
 
 _DONE = object()
+_F_SETPIPE_SZ = 1031  # Linux: let git inflate a few versions ahead of the reader
+
+
+def _widen_pipe(pipe) -> None:
+    try:
+        fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, 1 << 20)
+    except OSError:
+        pass  # another system, or a lower limit: the default pipe works, a little slower
 
 
 def iter_file_contents(
@@ -152,6 +161,7 @@ def iter_file_contents(
     while the caller works through this one on the other.
     """
     cat = repo.git.cat_file("--batch", as_process=True, istream=subprocess.PIPE)
+    _widen_pipe(cat.stdout)
     requested: queue.Queue = queue.Queue()
 
     def request_all() -> None:
