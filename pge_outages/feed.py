@@ -39,7 +39,6 @@ COLUMNS = (
     "outageDevices",
     "extra",
 )
-TIME_COLUMNS = ("outageStartTime", "lastUpdateTime", "currentEtor", "autoEtor", "crewEta")
 
 LEGACY_ID = "outageNumber"
 ARCGIS_ID = "F_OUTAGE_ID"
@@ -113,10 +112,6 @@ def _to_text(value: Any) -> str | None:
     return text or None
 
 
-def _seconds(value: Any) -> int | None:
-    return _to_int(value)
-
-
 def _milliseconds(value: Any) -> int | None:
     if type(value) is int:
         return value // 1000
@@ -152,11 +147,11 @@ _LEGACY: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "cause": ("cause", _to_text),
     "crewCurrentStatus": ("crewCurrentStatus", _to_text),
     "regionName": ("regionName", _to_text),
-    "outageStartTime": ("outageStartTime", _seconds),
-    "lastUpdateTime": ("lastUpdateTime", _seconds),
-    "currentEtor": ("currentEtor", _seconds),
-    "autoEtor": ("autoEtor", _seconds),
-    "crewEta": ("crewEta", _seconds),
+    "outageStartTime": ("outageStartTime", _to_int),
+    "lastUpdateTime": ("lastUpdateTime", _to_int),
+    "currentEtor": ("currentEtor", _to_int),
+    "autoEtor": ("autoEtor", _to_int),
+    "crewEta": ("crewEta", _to_int),
     "hazardFlag": ("hazardFlag", _hazard),
 }
 _ARCGIS: dict[str, tuple[str, Callable[[Any], Any]]] = {

@@ -1,7 +1,8 @@
 """Walk the git history of one file: every commit that changed it, oldest first.
 
-Versions are read from git objects through GitPython's persistent
-`git cat-file --batch` process; nothing is ever checked out.
+Commits come from one `git log --raw`, blobs from one pipelined
+`git cat-file --batch`, both started through GitPython; nothing is ever
+checked out.
 """
 
 from __future__ import annotations

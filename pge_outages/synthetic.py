@@ -64,7 +64,8 @@ CAUSES = [
     "Our preliminary determination is that your outage was caused by an animal.",
     "Our preliminary determination is that your outage was caused by trees or branches.",
 ]
-STORM_CAUSE = "Our preliminary determination is that your outage was caused by weather."
+# A storm's outages are caused by weather: CAUSES[1], and "STORM" in ARCGIS_CAUSES.
+STORM_CAUSE = 1
 STATUSES = [
     "PG&E is sending a repair crew to the outage location.",
     "A repair crew is on the way to the outage location.",
@@ -86,7 +87,7 @@ class _Outage:
         self.longitude = round(lon + rng.uniform(-0.12, 0.12), 5)
         big = rng.random() < (0.3 if storm else 0.05)
         self.customers = rng.randint(50, 4000) if big else rng.randint(1, 40)
-        self.cause = 1 if storm else rng.randrange(len(CAUSES))
+        self.cause = STORM_CAUSE if storm else rng.randrange(len(CAUSES))
         self.status = 0
         self.updated = self.start
         self.etor = self.start + rng.choice((2, 3, 4, 6, 8)) * 3600
