@@ -86,18 +86,22 @@ class OutputError(ValueError):
 class Feed:
     """One feed of one utility: where it lives, how to fetch it, which keys describe an outage.
 
-    Example: Feed("arcgis", URL, fetch_arcgis, id_key="F_OUTAGE_ID", ...)
+    Example: Feed("arcgis", URL, fetch_mapserver, id_keys=("OUTAGE_ID", "F_OUTAGE_ID"), ...)
     `fetch(get_json, url)` returns the feed's outages as flat dicts, raising FeedError.
+    A record's id is under the first of `id_keys` it has. `part_key`, when set,
+    names the list in each record of the parts of the feed (ArcGIS layers) it
+    came from: a part that held outages and comes back empty is fetched again.
     """
 
     name: str
     default_url: str
     fetch: Callable[[GetJson, str], list[Record]]
-    id_key: str
+    id_keys: tuple[str, ...]
     customers_key: str
     place_key: str
     cause_key: str
     drop_keys: tuple[str, ...] = ()
+    part_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -214,24 +218,47 @@ def call_with_retry(
         number += 1
 
 
+def record_id(feed: Feed, record: Record) -> Any:
+    """The outage id of a record: the value of the first of the feed's id keys it has.
+
+    Example: record_id(PGE.feeds["arcgis"], {"F_OUTAGE_ID": 7}) == 7
+    """
+    for key in feed.id_keys:
+        value = record.get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def outage_number(url: str, id_name: str, value: Any, number: int, total: int) -> int:
+    """An outage id as an integer, whether the feed sent 336858 or "336858"; FeedInvalid otherwise.
+
+    Example: outage_number(url, "OUTAGE_ID", " 336858", 1, 10) == 336858
+    """
+    if value is None or value == "":
+        raise FeedInvalid(f"{url}: outage {number} of {total} has no {id_name}")
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise FeedInvalid(f"{url}: {id_name} {value!r} is not a whole number")
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise FeedInvalid(f"{url}: {id_name} {value!r} is not a number") from None
+
+
 def normalise_records(feed: Feed, url: str, records: list[Record]) -> list[Record]:
     """Check every record has a unique numeric id, drop volatile keys, and sort by id numerically.
 
     Example: normalise_records(PGE.feeds["arcgis"], url, [{"F_OUTAGE_ID": 2, "OBJECTID": 9}])
     """
-    ids = []
-    for number, record in enumerate(records, 1):
-        value = record.get(feed.id_key)
-        if value is None or value == "":
-            raise FeedInvalid(f"{url}: outage {number} of {len(records)} has no {feed.id_key}")
-        try:
-            ids.append(int(value))
-        except (TypeError, ValueError):
-            raise FeedInvalid(f"{url}: {feed.id_key} {value!r} is not a number") from None
+    id_name = " or ".join(feed.id_keys)
+    ids = [
+        outage_number(url, id_name, record_id(feed, record), number, len(records))
+        for number, record in enumerate(records, 1)
+    ]
     duplicates = sorted(outage_id for outage_id, n in Counter(ids).items() if n > 1)
     if duplicates:
         shown = ", ".join(str(outage_id) for outage_id in duplicates[:5])
-        raise FeedInvalid(f"{url}: duplicate {feed.id_key} {shown}")
+        raise FeedInvalid(f"{url}: duplicate {id_name} {shown}")
     cleaned = [{k: v for k, v in record.items() if k not in feed.drop_keys} for record in records]
     return [record for _, record in sorted(zip(ids, cleaned), key=lambda pair: pair[0])]
 
@@ -341,7 +368,7 @@ def scrape_to_file(
     previous = parse_snapshot(existing, str(output)) if existing is not None else None
     records = fetch_records(feed, url, session, policy, sleep)
     rechecked = False
-    if not records and previous:
+    if emptied_parts(feed, previous, records):
         sleep(policy.recheck_delay)
         records = fetch_records(feed, url, session, policy, sleep)
         rechecked = True
@@ -350,6 +377,22 @@ def scrape_to_file(
     if written:
         write_atomically(output, data)
     return ScrapeResult(records, previous, written, rechecked)
+
+
+def emptied_parts(feed: Feed, previous: list[Record] | None, records: list[Record]) -> bool:
+    """Whether the feed, or one part of it (an ArcGIS layer), held outages before and holds none now.
+
+    Example: emptied_parts(feed, [{"OUTAGE_ID": 1, "layers": [4]}], [{"F_OUTAGE_ID": 2, "layers": [5]}])
+    PG&E's layer 4 answers `"features": []` for one scrape now and then while
+    the other layer goes on: such a blip is only believed after a second fetch.
+    """
+    if not records:
+        return bool(previous)
+    if feed.part_key is None or not previous:
+        return False
+    before = {part for record in previous for part in record.get(feed.part_key) or ()}
+    now = {part for record in records for part in record.get(feed.part_key) or ()}
+    return bool(before - now)
 
 
 def customers(feed: Feed, record: Record) -> int:
@@ -368,8 +411,10 @@ def diff_records(feed: Feed, previous: list[Record] | None, records: list[Record
 
     Example: diff_records(feed, [{"F_OUTAGE_ID": 1}], [{"F_OUTAGE_ID": 2}]).added == [{"F_OUTAGE_ID": 2}]
     """
-    before = {str(r.get(feed.id_key)): r for r in previous or []}
-    after = {str(r.get(feed.id_key)): r for r in records}
+    # Compared as text, so an id the feed sent as a number once and as a string
+    # later is the same outage.
+    before = {str(record_id(feed, r)): r for r in previous or []}
+    after = {str(record_id(feed, r)): r for r in records}
     changes = Changes()
     for key, record in after.items():
         if key not in before:
@@ -383,7 +428,7 @@ def diff_records(feed: Feed, previous: list[Record] | None, records: list[Record
 
 
 def _numeric_id(feed: Feed, record: Record) -> tuple[int, str]:
-    value = str(record.get(feed.id_key))
+    value = str(record_id(feed, record))
     return (int(value), value) if value.isdigit() else (-1, value)
 
 
@@ -395,27 +440,53 @@ def _describe_outage(feed: Feed, record: Record) -> str:
     place = record.get(feed.place_key) or "unknown place"
     cause = record.get(feed.cause_key) or "cause unknown"
     count = _plural(customers(feed, record), "customer")
-    return f"  {record.get(feed.id_key)} {place}: {count}, {cause}"
+    return f"  {record_id(feed, record)} {place}: {count}, {cause}"
 
 
-def commit_message(feed: Feed, previous: list[Record] | None, records: list[Record]) -> str:
-    """A commit message: a one-line summary, then the added and removed outages.
+def commit_message(feed: Feed, previous: list[Record] | None, records: list[Record], skip_ci: bool = False) -> str:
+    """A commit message: a one-line summary, the count per layer, then the added and removed outages.
 
-    Example first line: "12 outages added, 3 removed, 40 changed; 5,432 customers affected"
+    Example first line: "12 outages added, 3 removed, 40 changed; 1,702 outages, 88,537 customers affected"
+    With skip_ci it ends with a "[skip ci]" line, so CI services that test
+    every push (CircleCI) leave scrape commits alone.
     """
     changes = diff_records(feed, previous, records)
     total = sum(customers(feed, record) for record in records)
     lines = [
         f"{_plural(len(changes.added), 'outage')} added, {len(changes.removed):,} removed, "
-        f"{len(changes.changed):,} changed; {_plural(total, 'customer')} affected"
+        f"{len(changes.changed):,} changed; {_plural(len(records), 'outage')}, "
+        f"{_plural(total, 'customer')} affected"
     ]
+    parts = _count_parts(feed, records)
+    if parts:
+        lines += ["", "; ".join(parts) + "."]
     for title, group in (("Added:", changes.added), ("Removed:", changes.removed)):
         if group:
             lines += ["", title] + [_describe_outage(feed, record) for record in group]
+    if skip_ci:
+        lines += ["", "[skip ci]"]
     return "\n".join(lines) + "\n"
 
 
-def commit_snapshot(feed: Feed, output: Path, records: list[Record], identity: gitops.Identity) -> str | None:
+def _count_parts(feed: Feed, records: list[Record]) -> list[str]:
+    """"Layer 4: 1,694 outages, 88,370 customers" for each part of the feed, in order."""
+    if feed.part_key is None:
+        return []
+    tallies: dict[Any, list[int]] = {}
+    for record in records:
+        for part in record.get(feed.part_key) or ():
+            tally = tallies.setdefault(part, [0, 0])
+            tally[0] += 1
+            tally[1] += customers(feed, record)
+    return [
+        f"Layer {part}: {_plural(count, 'outage')}, {_plural(total, 'customer')}"
+        for part, (count, total) in sorted(tallies.items())
+    ]
+
+
+def commit_snapshot(
+    feed: Feed, output: Path, records: list[Record], identity: gitops.Identity, skip_ci: bool = False
+) -> str | None:
     """Commit output in the repository that holds it if it differs from HEAD; return the new commit's hash.
 
     Example: commit_snapshot(feed, Path("outages.json"), records, gitops.Identity("bot", "bot@example.com"))
@@ -430,7 +501,7 @@ def commit_snapshot(feed: Feed, output: Path, records: list[Record], identity: g
         previous = parse_snapshot(committed, relative) if committed is not None else None
     except OutputError:
         previous = None  # a broken committed version: describe every outage as added
-    message = commit_message(feed, previous, records)
+    message = commit_message(feed, previous, records, skip_ci)
     return gitops.commit_file(repo, relative, message, identity)
 
 
@@ -442,6 +513,7 @@ def push_snapshot(
     remote: str,
     attempts: int,
     committed: bool,
+    skip_ci: bool = False,
 ) -> str:
     """Push the branch; when another run pushed first, redo our commit on top of theirs and try again.
 
@@ -452,7 +524,7 @@ def push_snapshot(
 
     def recommit() -> bool:
         write_atomically(output, render_records(records))
-        return commit_snapshot(feed, output, records, identity) is not None
+        return commit_snapshot(feed, output, records, identity, skip_ci) is not None
 
     gitops.push_with_rebase(repo, remote, identity, attempts, committed, recommit)
     return gitops.run_git(repo, "rev-parse", "HEAD").stdout.strip()

@@ -84,12 +84,17 @@ def make_scrape_command(utility: Utility) -> click.Command:
     )
     @click.option(
         "--url", envvar=utility.url_envvar, show_envvar=True,
-        help="URL to fetch instead of the feed's public one (a mirror, or a test server).",
+        help="URL to fetch instead of the feed's public one (a mirror, or a test server). For arcgis: "
+        "a MapServer root reads every outage layer, a URL ending in /N/query that one layer.",
     )
     @click.option("--commit", is_flag=True, help="Commit the file to its git repository if it changed.")
     @click.option(
         "--push", is_flag=True,
         help="Commit, then push; if another run pushed first, pull --rebase and retry.",
+    )
+    @click.option(
+        "--skip-ci", is_flag=True,
+        help="End commit messages with [skip ci], so CI that tests every push skips scrape commits.",
     )
     @click.option("--remote", default="origin", show_default=True, help="Git remote to push to.")
     @click.option(
@@ -125,7 +130,7 @@ def make_scrape_command(utility: Utility) -> click.Command:
         help="Seconds to wait before fetching again when the feed suddenly reports no outages.",
     )
     def command(
-        output, feed, url, commit, push, remote, push_attempts, author_name, author_email,
+        output, feed, url, commit, push, skip_ci, remote, push_attempts, author_name, author_email,
         timeout, attempts, backoff, deadline, recheck_delay,
     ):
         chosen = feeds[feed]
@@ -146,6 +151,8 @@ def make_scrape_command(utility: Utility) -> click.Command:
             raise click.ClickException(f"{exc}; {output} left unchanged") from None
         except OutputError as exc:
             raise click.ClickException(str(exc)) from None
+        except pge.URLError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--url'") from None
         total = sum(customers(chosen, record) for record in result.records)
         count = len(result.records)
         parts = [
@@ -159,12 +166,12 @@ def make_scrape_command(utility: Utility) -> click.Command:
             )
         if commit:
             try:
-                sha = commit_snapshot(chosen, output, result.records, identity)
+                sha = commit_snapshot(chosen, output, result.records, identity, skip_ci)
                 parts.append(f"committed {sha[:12]}" if sha else "nothing to commit")
                 if push:
                     pushed = push_snapshot(
                         chosen, output, result.records, identity, remote, push_attempts,
-                        committed=sha is not None,
+                        committed=sha is not None, skip_ci=skip_ci,
                     )
                     parts.append(f"pushed {pushed[:12]} to {remote}")
             except GitError as exc:

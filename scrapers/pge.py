@@ -1,4 +1,4 @@
-"""PG&E's outage feeds: the ArcGIS MapServer layer (2024-) and the legacy regions feed (2019-2022).
+"""PG&E's outage feeds: the ArcGIS MapServer's outage layers (2024-) and the legacy regions feed (2019-2022).
 
 Each adapter turns one feed's responses into flat outage records in the format
 of the public history of that era; the base does the rest.
@@ -6,7 +6,11 @@ of the public history of that era; the base does the rest.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+import re
+from collections import Counter
+from typing import Any, Callable
+from urllib.parse import urlsplit, urlunsplit
 
 from .base import (
     Feed,
@@ -16,23 +20,65 @@ from .base import (
     GetJson,
     Record,
     Utility,
+    outage_number,
 )
 
-ARCGIS_URL = "https://ags.pge.esriemcs.com/arcgis/rest/services/43/outages/MapServer/5/query"
+MAPSERVER_URL = "https://ags.pge.esriemcs.com/arcgis/rest/services/43/outages/MapServer"
 # Retired in 2022; kept so the legacy adapter has a default, use --url for a mirror.
 LEGACY_URL = "https://apim.pge.com/cocoutage/outages/getOutagesRegions?regionType=city&expand=true"
 URL_ENVVAR = "PGE_OUTAGES_URL"
+# The MapServer's outage layers and their id keys: layer 4 holds the outages
+# that have a polygon (almost all of them since April 2024), layer 5 the few
+# that have none. Read from the root, one scrape is the union of both.
+OUTAGE_LAYERS = {4: "OUTAGE_ID", 5: "F_OUTAGE_ID"}
+ID_KEYS = ("OUTAGE_ID", "F_OUTAGE_ID")
+LAYERS_KEY = "layers"
 PAGE_SIZE = 1000
 # A layer of a million outages would be a broken server, not a storm.
 MAX_PAGES = 1000
-# Keys that change on every scrape without meaning anything.
+# Keys that change on every scrape without meaning anything: OBJECTID is
+# renumbered on every refresh, the blob is an encrypted 3 KB per outage.
 ARCGIS_VOLATILE_KEYS = ("OBJECTID", "blueSkyNotificationSubscription")
+# Points are written in Web Mercator metres, as the layers serve them.
+WEB_MERCATOR = 102100
+WEB_MERCATOR_WKIDS = (102100, 3857, 102113, 900913)
+WGS84_WKIDS = (4326,)
+_EARTH_RADIUS = 6378137.0
+
+
+class URLError(ValueError):
+    """A --url that names neither a MapServer nor one of its layers' query endpoints."""
+
+
+def layer_queries(url: str) -> list[tuple[int | None, str]]:
+    """The (layer number, query URL) pairs one scrape of url reads.
+
+    Example: layer_queries(MAPSERVER_URL) == [(4, MAPSERVER_URL + "/4/query"), (5, MAPSERVER_URL + "/5/query")]
+    A MapServer root means every outage layer; `.../N/query` means that layer
+    alone, and a bare `.../query` (a mirror of one layer) a layer of unknown number.
+    """
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    match = re.search(r"/(\d+)/query$", path)
+    if match:
+        return [(int(match.group(1)), url)]
+    if path.endswith("/query"):
+        return [(None, url)]
+    if path.lower().endswith("/mapserver"):
+        return [
+            (layer, urlunsplit(parts._replace(path=f"{path}/{layer}/query")))
+            for layer in OUTAGE_LAYERS
+        ]
+    raise URLError(
+        f"{url} is neither an ArcGIS MapServer (ending in /MapServer) nor a layer's query URL "
+        "(ending in /N/query)"
+    )
 
 
 def query_arcgis(get_json: GetJson, url: str, params: dict[str, str]) -> dict[str, Any]:
     """One ArcGIS REST query with where=1=1 and f=json, raising FeedError for ArcGIS error objects.
 
-    Example: query_arcgis(get_json, ARCGIS_URL, {"returnCountOnly": "true"}) == {"count": 42}
+    Example: query_arcgis(get_json, MAPSERVER_URL + "/4/query", {"returnCountOnly": "true"}) == {"count": 42}
     """
     response = get_json(url, {"where": "1=1", "f": "json", **params})
     if not isinstance(response, dict):
@@ -53,7 +99,7 @@ def query_arcgis(get_json: GetJson, url: str, params: dict[str, str]) -> dict[st
 def count_arcgis(get_json: GetJson, url: str) -> int:
     """The number of features the layer says it holds (a returnCountOnly query).
 
-    Example: count_arcgis(get_json, ARCGIS_URL) == 1682
+    Example: count_arcgis(get_json, MAPSERVER_URL + "/4/query") == 1694
     """
     count = query_arcgis(get_json, url, {"returnCountOnly": "true"}).get("count")
     if not isinstance(count, int) or isinstance(count, bool) or count < 0:
@@ -61,14 +107,17 @@ def count_arcgis(get_json: GetJson, url: str) -> int:
     return count
 
 
-def fetch_arcgis(get_json: GetJson, url: str, page_size: int = PAGE_SIZE) -> list[Record]:
-    """Every feature of the layer, paged with resultOffset while exceededTransferLimit, as flat records.
+def fetch_layer(get_json: GetJson, url: str, layer: int | None, page_size: int = PAGE_SIZE) -> list[Record]:
+    """Every outage of one layer, paged with resultOffset while exceededTransferLimit, as flat records.
 
-    Example: fetch_arcgis(get_json, ARCGIS_URL)[0]["geometry_x"] == -13603453.282
-    The pages must add up to the count query's total, so a capped page never loses outages.
+    Example: fetch_layer(get_json, MAPSERVER_URL + "/4/query", 4)[0]["OUTAGE_ID"] == 115258
+    The pages must add up to the count query's total, so a capped page never
+    loses outages. Ids become integers and each record says its layer.
     """
     expected = count_arcgis(get_json, url)
+    order = OUTAGE_LAYERS.get(layer, "OBJECTID") if layer is not None else "OBJECTID"
     features: list[Any] = []
+    points: list[Callable[[Any], tuple[Any, Any]]] = []
     for _ in range(MAX_PAGES):
         page = query_arcgis(
             get_json,
@@ -76,7 +125,8 @@ def fetch_arcgis(get_json: GetJson, url: str, page_size: int = PAGE_SIZE) -> lis
             {
                 "outFields": "*",
                 "returnGeometry": "true",
-                "orderByFields": "F_OUTAGE_ID",
+                "outSR": str(WEB_MERCATOR),
+                "orderByFields": order,
                 "resultOffset": str(len(features)),
                 "resultRecordCount": str(page_size),
             },
@@ -84,7 +134,9 @@ def fetch_arcgis(get_json: GetJson, url: str, page_size: int = PAGE_SIZE) -> lis
         batch = page.get("features")
         if not isinstance(batch, list):
             raise FeedInvalid(f"{url} returned no 'features' list")
+        project = _projection(url, page.get("spatialReference"))
         features.extend(batch)
+        points.extend(project for _ in batch)
         if not page.get("exceededTransferLimit"):
             break
         if not batch:
@@ -95,11 +147,50 @@ def fetch_arcgis(get_json: GetJson, url: str, page_size: int = PAGE_SIZE) -> lis
         raise FeedCountMismatch(
             f"{url}: pages held {len(features):,} outages but the count query says {expected:,}"
         )
-    return [flatten_feature(url, number, feature) for number, feature in enumerate(features, 1)]
+    records = []
+    for number, (feature, project) in enumerate(zip(features, points), 1):
+        record = flatten_feature(url, number, feature, project)
+        id_key = next((key for key in ID_KEYS if record.get(key) is not None), None)
+        if id_key is None:
+            expected_key = OUTAGE_LAYERS.get(layer) if layer is not None else None
+            raise FeedInvalid(f"{url}: outage {number} of {len(features)} has no {expected_key or ' or '.join(ID_KEYS)}")
+        record[id_key] = outage_number(url, id_key, record[id_key], number, len(features))
+        if layer is not None:
+            record[LAYERS_KEY] = [layer]
+        records.append(record)
+    duplicates = sorted(key for key, n in Counter(map(_outage_id, records)).items() if n > 1)
+    if duplicates:
+        shown = ", ".join(str(key) for key in duplicates[:5])
+        raise FeedInvalid(f"{url}: duplicate {OUTAGE_LAYERS.get(layer) or 'outage id'} {shown}")
+    return records
 
 
-def flatten_feature(url: str, number: int, feature: Any) -> Record:
-    """A feature's attributes followed by its point geometry as geometry_x/geometry_y.
+def _projection(url: str, reference: Any) -> Callable[[Any], tuple[Any, Any]]:
+    """A function from a feature's geometry to Web Mercator (x, y), by the page's spatialReference."""
+    wkids = ()
+    if isinstance(reference, dict):
+        wkids = tuple(reference.get(key) for key in ("latestWkid", "wkid") if reference.get(key) is not None)
+    if not wkids or any(wkid in WEB_MERCATOR_WKIDS for wkid in wkids):
+        return lambda geometry: (geometry.get("x"), geometry.get("y"))
+    if any(wkid in WGS84_WKIDS for wkid in wkids):
+        return _wgs84_to_web_mercator
+    raise FeedInvalid(f"{url} answered in spatial reference {wkids[-1]}, neither Web Mercator nor WGS84")
+
+
+def _wgs84_to_web_mercator(geometry: Any) -> tuple[Any, Any]:
+    try:
+        longitude, latitude = float(geometry["x"]), float(geometry["y"])
+    except (KeyError, TypeError, ValueError):
+        return None, None
+    x = math.radians(longitude) * _EARTH_RADIUS
+    y = math.log(math.tan(math.pi / 4 + math.radians(latitude) / 2)) * _EARTH_RADIUS
+    return x, y
+
+
+def flatten_feature(
+    url: str, number: int, feature: Any, project: Callable[[Any], tuple[Any, Any]] | None = None
+) -> Record:
+    """A feature's attributes followed by its point geometry as geometry_x/geometry_y (Web Mercator, mm).
 
     Example: flatten_feature(url, 1, {"attributes": {"F_OUTAGE_ID": 1}, "geometry": {"x": 2, "y": 3}})
     == {"F_OUTAGE_ID": 1, "geometry_x": 2, "geometry_y": 3}
@@ -108,8 +199,43 @@ def flatten_feature(url: str, number: int, feature: Any) -> Record:
     if not isinstance(attributes, dict):
         raise FeedInvalid(f"{url}: feature {number} has no 'attributes'")
     geometry = feature.get("geometry")
-    geometry = geometry if isinstance(geometry, dict) else {}
-    return {**attributes, "geometry_x": geometry.get("x"), "geometry_y": geometry.get("y")}
+    x, y = (project or _projection(url, None))(geometry) if isinstance(geometry, dict) else (None, None)
+    return {**attributes, "geometry_x": _millimetres(x), "geometry_y": _millimetres(y)}
+
+
+def _millimetres(value: Any) -> Any:
+    # Rounding drops the float noise of the server's projection (4357191.497500002).
+    if isinstance(value, float) and math.isfinite(value):
+        rounded = round(value, 3)
+        return int(rounded) if rounded.is_integer() else rounded
+    return value
+
+
+def _outage_id(record: Record) -> Any:
+    return next(record[key] for key in ID_KEYS if record.get(key) is not None)
+
+
+def fetch_mapserver(get_json: GetJson, url: str, page_size: int = PAGE_SIZE) -> list[Record]:
+    """Every outage of every layer url names, one record per outage id.
+
+    Example: fetch_mapserver(get_json, MAPSERVER_URL)  # layers 4 and 5
+    An id in several layers at once is one record: the first layer's
+    attributes, then the keys only a later layer has, and every layer listed.
+    """
+    merged: dict[int, Record] = {}
+    for layer, query_url in layer_queries(url):
+        for record in fetch_layer(get_json, query_url, layer, page_size):
+            key = _outage_id(record)
+            earlier = merged.get(key)
+            if earlier is None:
+                merged[key] = record
+                continue
+            parts = earlier.pop(LAYERS_KEY, [])
+            for name, value in record.items():
+                if name not in earlier and name != LAYERS_KEY:
+                    earlier[name] = value
+            earlier[LAYERS_KEY] = sorted({*parts, *record.get(LAYERS_KEY, [])})
+    return list(merged.values())
 
 
 def fetch_legacy(get_json: GetJson, url: str) -> list[Record]:
@@ -132,20 +258,21 @@ def fetch_legacy(get_json: GetJson, url: str) -> list[Record]:
 
 ARCGIS = Feed(
     name="arcgis",
-    default_url=ARCGIS_URL,
-    fetch=fetch_arcgis,
-    id_key="F_OUTAGE_ID",
+    default_url=MAPSERVER_URL,
+    fetch=fetch_mapserver,
+    id_keys=ID_KEYS,
     customers_key="EST_CUSTOMERS",
     place_key="CITY",
     cause_key="OUTAGE_CAUSE",
     drop_keys=ARCGIS_VOLATILE_KEYS,
+    part_key=LAYERS_KEY,
 )
 
 LEGACY = Feed(
     name="legacy",
     default_url=LEGACY_URL,
     fetch=fetch_legacy,
-    id_key="outageNumber",
+    id_keys=("outageNumber",),
     customers_key="estCustAffected",
     place_key="regionName",
     cause_key="cause",

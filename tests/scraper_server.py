@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import socket
 import subprocess
 import threading
@@ -25,7 +26,8 @@ from click.testing import CliRunner, Result
 from scrapers.cli import cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
-QUERY_PATH = "/arcgis/rest/services/43/outages/MapServer/5/query"
+MAPSERVER_PATH = "/arcgis/rest/services/43/outages/MapServer"
+QUERY_PATH = f"{MAPSERVER_PATH}/5/query"
 LEGACY_PATH = "/cocoutage/outages/getOutagesRegions"
 TEST_NAME = "Scraper Tests"
 TEST_EMAIL = "scraper-tests@example.com"
@@ -60,13 +62,22 @@ class Reply:
 
 @dataclass
 class FeedServer:
-    """What the server plays: an ArcGIS layer (paged like ArcGIS does) or a legacy payload, plus faults.
+    """What the server plays: an ArcGIS MapServer's layers (paged like ArcGIS does) or a legacy payload, plus faults.
 
-    Replies come from, in order: `once` (one reply per request, consumed), `fault`
-    (every request), `page_fault` (every non-count ArcGIS query), then the feed.
+    `features` is layer 5, the one `url` names; `layers` holds other layers (or
+    layer 5 too), served at `root_url`/N/query. Replies come from, in order:
+    `once` (one reply per request, consumed), `fault` (every request),
+    `layer_faults` (every request to that layer), `page_fault` (every non-count
+    ArcGIS query), then the feed. `blips[N]` fetches of layer N (a count query
+    and its pages) answer as if the layer were empty, as PG&E's layer 4 does
+    now and then.
     """
 
     features: list[dict[str, Any]] = field(default_factory=arcgis_features)
+    layers: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    layer_faults: dict[int, Reply] = field(default_factory=dict)
+    blips: dict[int, int] = field(default_factory=dict)
+    spatial_reference: dict[str, int] = field(default_factory=lambda: {"wkid": 102100, "latestWkid": 3857})
     max_record_count: int = 1000
     count_offset: int = 0
     legacy: Any = None
@@ -74,8 +85,10 @@ class FeedServer:
     fault: Reply | None = None
     page_fault: Reply | None = None
     requests: list[dict[str, str]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     port: int = 0
+    _blipping: set[int] = field(default_factory=set)
 
     @property
     def url(self) -> str:
@@ -83,11 +96,23 @@ class FeedServer:
         return f"http://127.0.0.1:{self.port}{path}"
 
     @property
+    def root_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{MAPSERVER_PATH}"
+
+    @property
     def page_requests(self) -> list[dict[str, str]]:
         return [r for r in self.requests if r.get("returnCountOnly") != "true"]
 
-    def reply_to(self, params: dict[str, str]) -> Reply:
+    def layer_features(self, layer: int) -> list[dict[str, Any]]:
+        if layer in self._blipping:
+            return []
+        if layer in self.layers:
+            return self.layers[layer]
+        return self.features if layer == 5 else []
+
+    def reply_to(self, path: str, params: dict[str, str]) -> Reply:
         self.requests.append(params)
+        self.paths.append(path)
         self.times.append(time.monotonic())
         if self.once:
             return self.once.popleft()
@@ -95,27 +120,39 @@ class FeedServer:
             return self.fault
         if self.legacy is not None:
             return Reply.json(self.legacy)
+        match = re.fullmatch(re.escape(MAPSERVER_PATH) + r"/(\d+)/query", path)
+        if match is None:
+            return Reply.json({"error": {"code": 400, "message": "Invalid URL", "details": []}})
+        layer = int(match.group(1))
+        if layer in self.layer_faults:
+            return self.layer_faults[layer]
         if params.get("returnCountOnly") == "true":
-            return Reply.json({"count": len(self.features) + self.count_offset})
+            self._blipping.discard(layer)
+            if self.blips.get(layer, 0) > 0:
+                self.blips[layer] -= 1
+                self._blipping.add(layer)
+            return Reply.json({"count": len(self.layer_features(layer)) + self.count_offset})
         if self.page_fault is not None:
             return self.page_fault
+        features = self.layer_features(layer)
         offset = int(params.get("resultOffset", 0))
         wanted = int(params.get("resultRecordCount", self.max_record_count))
         size = min(wanted, self.max_record_count)
         page = {
             "displayFieldName": "OUTAGE_DEVICE_ID",
             "geometryType": "esriGeometryPoint",
-            "spatialReference": {"wkid": 102100, "latestWkid": 3857},
-            "features": self.features[offset : offset + size],
+            "spatialReference": self.spatial_reference,
+            "features": features[offset : offset + size],
         }
-        if offset + size < len(self.features):
+        if offset + size < len(features):
             page["exceededTransferLimit"] = True
         return Reply.json(page)
 
 
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        reply = self.server.feed.reply_to(dict(parse_qsl(urlsplit(self.path).query)))
+        parts = urlsplit(self.path)
+        reply = self.server.feed.reply_to(parts.path, dict(parse_qsl(parts.query)))
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         length = reply.content_length if reply.content_length is not None else len(reply.body)

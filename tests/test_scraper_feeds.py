@@ -81,7 +81,7 @@ def test_pages_through_capped_server(tmp_path, max_record_count):
 def test_storm_larger_than_page_size_loses_nothing():
     features = storm(2_500)
     with serve_feed(FeedServer(features=features, max_record_count=2_000)) as feed:
-        records = pge.fetch_arcgis(_get_json(), feed.url, page_size=1_000)
+        records = pge.fetch_layer(_get_json(), feed.url, 5, page_size=1_000)
     assert [p["resultOffset"] for p in feed.page_requests] == ["0", "1000", "2000"]
     assert len(records) == 2_500
     assert {r["F_OUTAGE_ID"] for r in records} == {f["attributes"]["F_OUTAGE_ID"] for f in features}
@@ -100,8 +100,9 @@ def test_arcgis_output_keeps_history_format(tmp_path):
     for record in records:
         assert "OBJECTID" not in record
         assert "blueSkyNotificationSubscription" not in record
-        assert list(record)[-2:] == ["geometry_x", "geometry_y"]
-    assert records[-1]["geometry_x"] == -13574137.2941
+        assert list(record)[-3:] == ["geometry_x", "geometry_y", "layers"]
+        assert record["layers"] == [5]
+    assert records[-1]["geometry_x"] == -13574137.294  # the server's -13574137.2941, to the millimetre
     assert output.read_bytes().endswith(b"\n  }\n]\n")
 
 

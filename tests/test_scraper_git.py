@@ -98,7 +98,9 @@ def test_first_commit_lists_every_outage_as_added(tmp_path):
         result = run_scraper("--output", str(output), "--url", feed.url, "--commit")
     assert result.exit_code == 0, result.output
     assert last_message(repo) == """\
-6 outages added, 0 removed, 0 changed; 60 customers affected
+6 outages added, 0 removed, 0 changed; 6 outages, 60 customers affected
+
+Layer 5: 6 outages, 60 customers.
 
 Added:
   998502 Ben Lomond: 1 customer, STORM
@@ -117,7 +119,9 @@ def test_commit_message_summarises_and_lists_added_and_removed(tmp_path):
         result = run_scraper("--output", str(output), "--url", feed.url, "--commit")
     assert result.exit_code == 0, result.output
     assert last_message(repo) == """\
-2 outages added, 2 removed, 1 changed; 73 customers affected
+2 outages added, 2 removed, 1 changed; 6 outages, 73 customers affected
+
+Layer 5: 6 outages, 73 customers.
 
 Added:
   2419600 Oakland: 12 customers, cause unknown
@@ -144,7 +148,7 @@ def test_legacy_commit_message_uses_region_and_cause(tmp_path):
     assert result.exit_code == 0, result.output
     assert commit_count(repo) == 2
     assert last_message(repo) == """\
-0 outages added, 1 removed, 0 changed; 173 customers affected
+0 outages added, 1 removed, 0 changed; 4 outages, 173 customers affected
 
 Removed:
   697196 Fresno: 9 customers, Our preliminary determination is that your outage was caused by \
@@ -175,7 +179,7 @@ def test_commit_picks_up_an_earlier_uncommitted_write(tmp_path):
     assert committed.stdout == (
         f"{output}: 6 outages, 60 customers affected; unchanged; committed {head(repo)[:12]}\n"
     )
-    assert last_message(repo).startswith("6 outages added, 0 removed, 0 changed; 60 customers affected\n")
+    assert last_message(repo).startswith("6 outages added, 0 removed, 0 changed; 6 outages, 60 customers affected\n")
 
 
 def test_commit_leaves_other_staged_files_alone(tmp_path):
@@ -258,13 +262,15 @@ def test_push_race_between_two_clones(tmp_path):
 
     subjects = git(remote, "log", "--format=%s", "main").splitlines()
     assert subjects == [
-        "2 outages added, 1 removed, 1 changed; 73 customers affected",
-        "0 outages added, 1 removed, 0 changed; 59 customers affected",
+        "2 outages added, 1 removed, 1 changed; 6 outages, 73 customers affected",
+        "0 outages added, 1 removed, 0 changed; 5 outages, 59 customers affected",
         "Seed",
     ]
     # The second run's commit sits on the first's and compares with it, not with the seed.
     assert last_message(remote, "main") == """\
-2 outages added, 1 removed, 1 changed; 73 customers affected
+2 outages added, 1 removed, 1 changed; 6 outages, 73 customers affected
+
+Layer 5: 6 outages, 73 customers.
 
 Added:
   2419600 Oakland: 12 customers, cause unknown
@@ -272,7 +278,7 @@ Added:
 
 Removed:
   2419530 Vacaville: 1 customer, cause unknown"""
-    flat = [pge.flatten_feature("layer", n, f) for n, f in enumerate(seen_by_second, 1)]
+    flat = [{**pge.flatten_feature("layer", n, f), "layers": [5]} for n, f in enumerate(seen_by_second, 1)]
     expected = render_records(normalise_records(pge.ARCGIS, "layer", flat))
     assert git(remote, "show", "main:outages.json").encode() == expected
     assert head(second) == head(remote, "main")
@@ -291,7 +297,7 @@ def test_push_after_unrelated_upstream_change_rebases(tmp_path):
         result = run_scraper("--output", str(scraper / "outages.json"), "--url", feed.url, "--push")
     assert result.exit_code == 0, result.output
     assert git(remote, "log", "--format=%s", "main").splitlines() == [
-        "6 outages added, 0 removed, 0 changed; 60 customers affected",
+        "6 outages added, 0 removed, 0 changed; 6 outages, 60 customers affected",
         "Document",
         "Seed",
     ]
@@ -359,7 +365,7 @@ def test_pull_conflict_on_another_file_exits_3_and_keeps_snapshot_committed(tmp_
     assert result.stderr.startswith("Error: git pull --rebase from origin failed: error: could not apply ")
     assert result.stderr.count("\n") == 1
     assert git(scraper, "log", "--format=%s").splitlines() == [
-        "6 outages added, 0 removed, 0 changed; 60 customers affected",
+        "6 outages added, 0 removed, 0 changed; 6 outages, 60 customers affected",
         "Our README, never pushed",
         "Seed",
     ]
@@ -371,12 +377,12 @@ def test_pull_conflict_on_another_file_exits_3_and_keeps_snapshot_committed(tmp_
 @pytest.mark.parametrize(
     "before, after, first_line",
     [
-        ([], [(1, 1)], "1 outage added, 0 removed, 0 changed; 1 customer affected"),
-        ([(1, 5)], [], "0 outages added, 1 removed, 0 changed; 0 customers affected"),
+        ([], [(1, 1)], "1 outage added, 0 removed, 0 changed; 1 outage, 1 customer affected"),
+        ([(1, 5)], [], "0 outages added, 1 removed, 0 changed; 0 outages, 0 customers affected"),
         (
             [(n, 1) for n in range(1, 1_201)],
             [(n, 2) for n in range(2, 1_202)] + [(n, 1_000) for n in range(5_000, 5_003)],
-            "4 outages added, 1 removed, 1,199 changed; 5,400 customers affected",
+            "4 outages added, 1 removed, 1,199 changed; 1,203 outages, 5,400 customers affected",
         ),
     ],
     ids=["singular", "all-cleared", "thousands"],
