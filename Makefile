@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
-	$(BIN)/python -m pge_outages.synthetic $(DEMO)/history --era arcgis --commits 1000 --seed 1
+	$(BIN)/python -m pge_outages.synthetic $(DEMO)/history --era today --commits 1000 --seed 1
 	$(BIN)/python build_database.py $(DEMO)/history $(DEMO)/outages.db
 	DATASETTE=$(BIN)/datasette PORT=8001 deploy/serve.sh $(DEMO)/outages.db
 

@@ -26,6 +26,7 @@ SELECT
     v.deviceCount,
     v.spid,
     v.ftsFlag,
+    v.layers,
     device_lists.name AS outageDevices,
     v.extra,
     v.id AS version

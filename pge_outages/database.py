@@ -14,11 +14,16 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
+import sqlite_utils
+
 from .feed import COLUMNS, normalise_record, outage_id, parse_record
 from .glitches import COLUMNS as SNAPSHOT_COLUMNS
 from .glitches import Snapshot, SnapshotTail
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
+# Schema versions this one upgrades in place, and how: 2 -> 3 added the
+# layers column (which ArcGIS layers an outage version was in).
+UPGRADABLE = ("2",)
 # views.sql joins runs to snapshots on `bucket = snapshot / 64`: keep them equal.
 BUCKET = 64
 # views.sql sits at the top of a checkout; a non-editable install carries a
@@ -54,6 +59,7 @@ _COLUMN_TYPES = {
     "ftsFlag": "TEXT",
     "outageDevices": "TEXT",
     "extra": "TEXT",
+    "layers": "TEXT",
 }
 
 
@@ -183,6 +189,7 @@ def create_schema(conn: sqlite3.Connection, rebuild: bool = False) -> None:
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
+        _upgrade(conn)
         views = VIEWS_SQL.read_text()
         stored = conn.execute("select value from _meta where key = 'views_sql'").fetchone()
         if stored is None or stored[0] != views:
@@ -197,6 +204,19 @@ def create_schema(conn: sqlite3.Connection, rebuild: bool = False) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Bring the tables of a database an older version built up to SCHEMA_VERSION, in place."""
+    stored = conn.execute("select value from _meta where key = 'schema_version'").fetchone()
+    if stored is None or stored[0] == SCHEMA_VERSION:
+        return
+    if stored[0] not in UPGRADABLE:
+        raise DatabaseError(f"cannot upgrade a database of schema {stored[0]} to {SCHEMA_VERSION}")
+    versions = sqlite_utils.Database(conn)["outage_versions"]
+    if "layers" not in versions.columns_dict:
+        # Versions stored before keep NULL: which layer they came from was not recorded.
+        versions.add_column("layers", str)
 
 
 class _Lookup:
@@ -367,7 +387,7 @@ class SnapshotWriter:
             self.departed[outage] = previous[outage]
         self.active = current
         self.active_bodies = current_bodies
-        capped_feed = bool(bodies) and b'"F_OUTAGE_ID"' in bodies[0]
+        capped_feed = bool(bodies) and b'OUTAGE_ID"' in bodies[0]  # either ArcGIS layer
         self.tail.add(Snapshot(sid, hash, when, title, len(current), customers, ignored), capped_feed)
         self.pending += 1 + len(parsed) // 16
         return sid

@@ -38,16 +38,22 @@ COLUMNS = (
     "ftsFlag",
     "outageDevices",
     "extra",
+    "layers",
 )
 
 LEGACY_ID = "outageNumber"
-ARCGIS_ID = "F_OUTAGE_ID"
+ARCGIS_ID = "F_OUTAGE_ID"  # layer 5 ("outage locations without polygons"), the 2024 history's layer
+LAYER4_ID = "OUTAGE_ID"  # layer 4 ("outage locations"), almost every outage since April 2024
+LAYERS_KEY = "layers"  # our scraper's list of the layers a record came from
 
 # Keys that change on every scrape without meaning, or that restate another key
 # (the *_TEXT fields spell out the millisecond times; geometry_x/y is the same
-# point as OUTAGE_LATITUDE/LONGITUDE, in Web Mercator).
+# point as OUTAGE_LATITUDE/LONGITUDE, in Web Mercator). InPoly_FID and ORIG_FID
+# are row numbers of PG&E's geoprocessing, like OBJECTID.
 _IGNORED = {
     "OBJECTID",
+    "InPoly_FID",
+    "ORIG_FID",
     "blueSkyNotificationSubscription",
     "OUTAGE_START_TEXT",
     "LAST_UPDATE_TEXT",
@@ -209,12 +215,14 @@ def parse_version(blob: bytes) -> list[Any]:
 
 
 def outage_id(record: Any) -> int | None:
-    """The outage number of one record of either era, or None if it has none."""
+    """The outage number of one record of either era and either layer, or None if it has none."""
     if not isinstance(record, dict):
         return None
     raw = record.get(LEGACY_ID)
     if raw is None:
-        raw = record.get(ARCGIS_ID)
+        raw = record.get(LAYER4_ID)
+        if raw is None:
+            raw = record.get(ARCGIS_ID)
     try:
         return _to_int(raw)
     except (TypeError, ValueError):
@@ -233,10 +241,13 @@ _PLANS = {False: _plan(_LEGACY, False), True: _plan(_ARCGIS, True)}
 # Keys the columns account for: everything else goes into `extra`.
 _KNOWN = {
     False: frozenset({LEGACY_ID, "outageDevices", *(k for k, _ in _LEGACY.values())}),
-    True: frozenset({ARCGIS_ID, "geometry_x", "geometry_y", *_IGNORED, *(k for k, _ in _ARCGIS.values())}),
+    True: frozenset({
+        ARCGIS_ID, LAYER4_ID, LAYERS_KEY, "geometry_x", "geometry_y", *_IGNORED,
+        *(k for k, _ in _ARCGIS.values()),
+    }),
 }
-_LATITUDE, _LONGITUDE, _DEVICES, _EXTRA = (
-    COLUMNS.index(c) for c in ("latitude", "longitude", "outageDevices", "extra")
+_LATITUDE, _LONGITUDE, _DEVICES, _EXTRA, _LAYERS = (
+    COLUMNS.index(c) for c in ("latitude", "longitude", "outageDevices", "extra", "layers")
 )
 
 
@@ -246,7 +257,7 @@ def normalise_record(record: dict[str, Any]) -> tuple[Any, ...]:
     A value that cannot be converted is kept, as it was, in `extra` with every
     key the mapping does not know, so no data is lost.
     """
-    arcgis = ARCGIS_ID in record and LEGACY_ID not in record
+    arcgis = LEGACY_ID not in record and (LAYER4_ID in record or ARCGIS_ID in record)
     values: list[Any] = [None] * len(COLUMNS)
     extra: dict[str, Any] = {}
     get = record.get
@@ -262,8 +273,10 @@ def normalise_record(record: dict[str, Any]) -> tuple[Any, ...]:
             values[index] = convert(raw)
         except (TypeError, ValueError):
             extra[key] = raw
-    if arcgis and (values[_LATITUDE] is None or values[_LONGITUDE] is None):
-        values[_LATITUDE], values[_LONGITUDE] = _from_web_mercator(record)
+    if arcgis:
+        if values[_LATITUDE] is None or values[_LONGITUDE] is None:
+            values[_LATITUDE], values[_LONGITUDE] = _from_web_mercator(record)
+        values[_LAYERS] = _layers(record, extra)
     devices = get("outageDevices")
     if devices:
         values[_DEVICES] = orjson.dumps(devices).decode()
@@ -273,6 +286,22 @@ def normalise_record(record: dict[str, Any]) -> tuple[Any, ...]:
     if extra:
         values[_EXTRA] = orjson.dumps(extra, option=orjson.OPT_SORT_KEYS).decode()
     return tuple(values)
+
+
+def _layers(record: dict[str, Any], extra: dict[str, Any]) -> str | None:
+    """Which ArcGIS layers a record came from, as "4", "5" or "4,5".
+
+    Our scraper says so under `layers`; a record without that key is from the
+    one layer its id key belongs to (a raw layer-4 scrape, or the 2024 history
+    of layer 5).
+    """
+    layers = record.get(LAYERS_KEY)
+    if layers is None:
+        return "4" if LAYER4_ID in record else "5"
+    if isinstance(layers, list) and layers and all(type(layer) is int for layer in layers):
+        return ",".join(str(layer) for layer in sorted(set(layers)))
+    extra[LAYERS_KEY] = layers
+    return None
 
 
 def _from_web_mercator(record: dict[str, Any]) -> tuple[float | None, float | None]:

@@ -1,11 +1,13 @@
 """Generate a realistic, reproducible outage history into a new git repository.
 
 Outages start, change customers and crew status, and end; a few storms bring
-many at once; every outage lies in PG&E's territory. The same seed always
-gives the same history, byte for byte. Commits are streamed through
-`git fast-import`, so 60,000 of them take about a minute.
+many at once; every outage lies in PG&E's territory. Three eras of the feed:
+`legacy` (2019-2022), `arcgis` (2024, layer 5 only) and `today` (from December
+2025: layers 4 and 5, most outages in layer 4 with only a Web Mercator point).
+The same seed always gives the same history, byte for byte. Commits are
+streamed through `git fast-import`, so 60,000 of them take about a minute.
 
-    python -m pge_outages.synthetic demo/history --era arcgis --commits 1000 --seed 1
+    python -m pge_outages.synthetic demo/history --era today --commits 1000 --seed 1
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ import json
 import math
 import random
 import subprocess
+import time
 from pathlib import Path
 
 import click
 
-ERAS = ("legacy", "arcgis")
-FILES = {"legacy": "pge-outages.json", "arcgis": "outages.json"}
-# Each era starts where its real history does.
-STARTS = {"legacy": 1569913200, "arcgis": 1706774400}  # 2019-10-01 00:00 -07:00, 2024-02-01 00:00 -08:00
+ERAS = ("legacy", "arcgis", "today")
+FILES = {"legacy": "pge-outages.json", "arcgis": "outages.json", "today": "outages.json"}
+# Each era starts where its real history does:
+# 2019-10-01 00:00 -07:00, 2024-02-01 00:00 -08:00, 2025-12-01 00:00 -08:00.
+STARTS = {"legacy": 1569913200, "arcgis": 1706774400, "today": 1764576000}
 INTERVAL = 600
 # Calibrated on the real legacy history: an outage lasts about 11 hours (66
 # scrapes) and its data changes in about one scrape of every 13.
@@ -73,6 +77,16 @@ STATUSES = [
 ]
 ARCGIS_CAUSES = ["EMERG REPAIRS", "STORM", "EQUIPMENT", "VEHICLE", "ANIMAL", "TREE"]
 ARCGIS_STATUSES = ["Awaiting Crew", "Crew Dispatched", "Crew Onsite", "T-Man Enroute"]
+# Today's feed names fewer causes than 2024's (index by CAUSES, as above), and
+# a few outages are planned shutdowns rather than faults.
+TODAY_CAUSES = ["EMERG REPAIRS", "STORM", "POLE FIRE", "EMERG REPAIRS", "EMERG REPAIRS", "EMERG REPAIRS"]
+TODAY_STATUSES = ["Awaiting Crew", "Crew Dispatched", "Crew On Site"]
+PLANNED_CAUSE = "PLNND SHUTDOWN"
+PLANNED_CHANCE = 0.03
+# Today, layer 4 (outages with a polygon) holds almost every outage; layer 5
+# holds a few, and now and then an outage is in both.
+LAYER_5_CHANCE = 1 / 50
+BOTH_LAYERS_CHANCE = 1 / 250
 BROKEN_KINDS = ("html", "truncated", "empty", "error", "object", "deleted")
 
 
@@ -94,7 +108,15 @@ class _Outage:
         self.lifetime = int(rng.expovariate(1 / (STORM_HOURS if storm else CALM_HOURS)) * 3600) + INTERVAL
         self.devices = rng.randint(1, 4) if rng.random() < 0.3 else 0
         self.circuit = rng.randint(10_000_000, 99_999_999)
+        self.layers = (5,)
+        self.planned = False
         self.text: str | None = None
+
+    def place_in_today_feed(self, rng: random.Random, storm: bool) -> None:
+        """Choose the layers and whether it is planned, from an rng of its own so older eras keep their bytes."""
+        roll = rng.random()
+        self.layers = (4, 5) if roll < BOTH_LAYERS_CHANCE else (5,) if roll < LAYER_5_CHANCE else (4,)
+        self.planned = not storm and rng.random() < PLANNED_CHANCE
 
     def step(self, rng: random.Random, now: int) -> bool:
         """Advance one scrape; return whether anything the feed shows changed."""
@@ -135,14 +157,49 @@ class _Outage:
             return record
         x = math.radians(self.longitude) * 6378137.0
         y = math.log(math.tan(math.pi / 4 + math.radians(self.latitude) / 2)) * 6378137.0
+        geometry = {"geometry_x": round(x, 3), "geometry_y": round(y, 3)}
+        if era == "arcgis":
+            return {**self._layer_5(ARCGIS_CAUSES[self.cause], ARCGIS_STATUSES[self.status], _no_text), **geometry}
+        cause = PLANNED_CAUSE if self.planned else TODAY_CAUSES[self.cause]
+        status = TODAY_STATUSES[self.status]
+        if self.layers == (5,):
+            record = self._layer_5(cause, status, _iso_text)
+        else:
+            record = self._layer_4(cause, status)
+            if 5 in self.layers:
+                # One record for both, as the scraper writes it: layer 4's
+                # attributes first, then what only layer 5 has.
+                extra = self._layer_5(cause, status, _iso_text)
+                record.update((key, value) for key, value in extra.items() if key not in record)
+        return {**record, **geometry, "layers": list(self.layers)}
+
+    def _layer_4(self, cause: str, status: str) -> dict:
+        return {
+            "OUTAGE_ID": self.number,
+            "InPoly_FID": None,
+            "OUTAGE_START": self.start * 1000,
+            "CURRENT_ETOR": self.etor * 1000,
+            "EST_CUSTOMERS": self.customers,
+            "OUTAGE_CAUSE": cause,
+            "CREW_CURRENT_STATUS": status,
+            "LAST_UPDATE": self.updated * 1000,
+            "OUTAGE_START_TEXT": _iso_text(self.start),
+            "LAST_UPDATE_TEXT": _iso_text(self.updated),
+            "CURRENT_ETOR_TEXT": _iso_text(self.etor),
+            "ORIG_FID": None,
+            "SPID": None,
+            "fts_flag": "N",
+        }
+
+    def _layer_5(self, cause: str, status: str, text) -> dict:
         return {
             "F_OUTAGE_ID": self.number,
             "OUTAGE_EXTENT": "DEVICE" if self.customers > 1 else "CUSTOMER",
             "OUTAGE_DEVICE_ID": str(300_000_000_000 + self.number),
             "OUTAGE_CIRCUIT_ID": self.circuit,
             "CREW_ETA": None,
-            "CREW_CURRENT_STATUS": ARCGIS_STATUSES[self.status],
-            "OUTAGE_CAUSE": ARCGIS_CAUSES[self.cause],
+            "CREW_CURRENT_STATUS": status,
+            "OUTAGE_CAUSE": cause,
             "EST_CUSTOMERS": self.customers,
             "OUTAGE_LATITUDE": self.latitude,
             "OUTAGE_LONGITUDE": self.longitude,
@@ -151,16 +208,14 @@ class _Outage:
             "ZIP": None,
             "DEVICE_COUNT": self.devices,
             "OUTAGE_START": self.start * 1000,
-            "OUTAGE_START_TEXT": None,
+            "OUTAGE_START_TEXT": text(self.start),
             "LAST_UPDATE": self.updated * 1000,
-            "LAST_UPDATE_TEXT": None,
+            "LAST_UPDATE_TEXT": text(self.updated),
             "CURRENT_ETOR": self.etor * 1000,
-            "CURRENT_ETOR_TEXT": None,
+            "CURRENT_ETOR_TEXT": text(self.etor),
             "AUTO_ETOR": None,
             "SPID": None,
             "fts_flag": "N",
-            "geometry_x": round(x, 3),
-            "geometry_y": round(y, 3),
         }
 
     def dumped(self, era: str) -> str:
@@ -168,6 +223,15 @@ class _Outage:
         if self.text is None:
             self.text = "  " + json.dumps(self.record(era), indent=2).replace("\n", "\n  ")
         return self.text
+
+
+def _iso_text(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def _no_text(seconds: int) -> None:
+    # The 2024 feed left its *_TEXT fields empty.
+    return None
 
 
 def _broken_blob(kind: str, good: str) -> bytes | None:
@@ -181,7 +245,7 @@ def _broken_blob(kind: str, good: str) -> bytes | None:
     }[kind]
 
 
-def iter_versions(commits: int, era: str = "arcgis", seed: int = 1, outages: int = 40,
+def iter_versions(commits: int, era: str = "today", seed: int = 1, outages: int = 40,
                   storms: int = 3, broken: int = 0, start: int | None = None):
     """Yield (time, message, file bytes or None for a deletion) for each commit, oldest first.
 
@@ -197,6 +261,7 @@ def iter_versions(commits: int, era: str = "arcgis", seed: int = 1, outages: int
     storm_places = [storm_rng.randrange(len(PLACES)) for _ in range(storms)]
     broken_ticks = random.Random(seed + 2).sample(range(1, commits), min(broken, commits - 1))
     broken_at = {tick: BROKEN_KINDS[i % len(BROKEN_KINDS)] for i, tick in enumerate(broken_ticks)}
+    today_rng = random.Random(seed + 3)
     # Arrivals balance departures at `outages` open outages on a calm day.
     arrival_rate = outages / (CALM_HOURS * 3600 / INTERVAL + 1)
     active: dict[int, _Outage] = {}
@@ -217,7 +282,9 @@ def iter_versions(commits: int, era: str = "arcgis", seed: int = 1, outages: int
         for _ in range(arrivals):
             number += rng.randint(1, 30)
             place = PLACES[storm] if storm is not None and rng.random() < 0.8 else rng.choice(PLACES)
-            active[number] = _Outage(rng, number, now, place, storm is not None)
+            outage = active[number] = _Outage(rng, number, now, place, storm is not None)
+            if era == "today":
+                outage.place_in_today_feed(today_rng, storm is not None)
             added += 1
         body = ",\n".join(outage.dumped(era) for outage in active.values())
         text = "[\n" + body + "\n]\n" if body else "[]\n"
@@ -237,7 +304,7 @@ def _poisson(rng: random.Random, mean: float) -> int:
     return k
 
 
-def generate_history(path: str | Path, commits: int = 500, era: str = "arcgis", seed: int = 1,
+def generate_history(path: str | Path, commits: int = 500, era: str = "today", seed: int = 1,
                      outages: int = 40, storms: int = 3, broken: int = 0,
                      start: int | None = None, file: str | None = None) -> Path:
     """Write a synthetic history of `commits` commits into a new git repository at `path`."""
@@ -273,7 +340,8 @@ def generate_history(path: str | Path, commits: int = 500, era: str = "arcgis", 
 
 @click.command()
 @click.argument("path", type=click.Path(file_okay=False))
-@click.option("--era", type=click.Choice(ERAS), default="arcgis", show_default=True, help="Which feed format to write.")
+@click.option("--era", type=click.Choice(ERAS), default="today", show_default=True,
+              help="Which feed format to write: legacy (2019-2022), arcgis (2024, layer 5) or today (layers 4 and 5).")
 @click.option("--commits", type=click.IntRange(1), default=500, show_default=True, help="How many scrapes (commits), ten minutes apart.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed: the same seed gives the same history.")
 @click.option("--outages", type=click.IntRange(1), default=40, show_default=True, help="Typical number of outages in a calm snapshot.")
@@ -284,7 +352,7 @@ def main(path, era, commits, seed, outages, storms, broken):
 
     Example:
 
-        python -m pge_outages.synthetic demo/history --era arcgis --commits 1000
+        python -m pge_outages.synthetic demo/history --era today --commits 1000
     """
     try:
         generate_history(path, commits, era, seed, outages, storms, broken)

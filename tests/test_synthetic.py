@@ -1,15 +1,35 @@
 """The synthetic history generator, and the builder checked against it blob by blob."""
 
+import json
+import math
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime, timezone
 
 import pytest
 
 from conftest import git
 from independent import history_figures
 from pge_outages.build import build_database
-from pge_outages.synthetic import FILES, PLACES, generate_history
+from pge_outages.synthetic import FILES, PLACES, generate_history, iter_versions
+
+# Today's feed, as the format spec lists its keys.
+LAYER_4_KEYS = [
+    "OUTAGE_ID", "InPoly_FID", "OUTAGE_START", "CURRENT_ETOR", "EST_CUSTOMERS", "OUTAGE_CAUSE",
+    "CREW_CURRENT_STATUS", "LAST_UPDATE", "OUTAGE_START_TEXT", "LAST_UPDATE_TEXT", "CURRENT_ETOR_TEXT",
+    "ORIG_FID", "SPID", "fts_flag",
+]
+LAYER_5_KEYS = [
+    "F_OUTAGE_ID", "OUTAGE_EXTENT", "OUTAGE_DEVICE_ID", "OUTAGE_CIRCUIT_ID", "CREW_ETA",
+    "CREW_CURRENT_STATUS", "OUTAGE_CAUSE", "EST_CUSTOMERS", "OUTAGE_LATITUDE", "OUTAGE_LONGITUDE",
+    "CITY", "COUNTY", "ZIP", "DEVICE_COUNT", "OUTAGE_START", "OUTAGE_START_TEXT", "LAST_UPDATE",
+    "LAST_UPDATE_TEXT", "CURRENT_ETOR", "CURRENT_ETOR_TEXT", "AUTO_ETOR", "SPID", "fts_flag",
+]
+TAIL_KEYS = ["geometry_x", "geometry_y", "layers"]
+TEXTS = {"OUTAGE_START_TEXT": "OUTAGE_START", "LAST_UPDATE_TEXT": "LAST_UPDATE", "CURRENT_ETOR_TEXT": "CURRENT_ETOR"}
+# California, generously: every outage must land inside it.
+LAT_RANGE, LON_RANGE = (32.5, 42.1), (-124.5, -114.1)
 
 
 def test_same_seed_same_history(tmp_path):
@@ -76,3 +96,110 @@ def test_command_line(tmp_path):
     )
     assert result.stdout == f"20 commits of pge-outages.json written to {tmp_path / 'h'}\n"
     assert (tmp_path / "h" / "pge-outages.json").exists()
+
+
+def test_command_line_writes_today_by_default(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pge_outages.synthetic", str(tmp_path / "h"), "--commits", "20"],
+        capture_output=True, text=True, check=True,
+    )
+    assert result.stdout == f"20 commits of outages.json written to {tmp_path / 'h'}\n"
+    records = json.loads((tmp_path / "h" / "outages.json").read_text())
+    assert records and all("layers" in r for r in records)
+
+
+def _today_versions(commits=300, seed=11):
+    """Each good version of a `today` history, parsed."""
+    return [json.loads(blob) for _, _, blob in iter_versions(commits, era="today", seed=seed, outages=60)]
+
+
+def _from_web_mercator(x, y):
+    radius = 6378137.0
+    return math.degrees(2 * math.atan(math.exp(y / radius)) - math.pi / 2), math.degrees(x / radius)
+
+
+def test_today_same_seed_same_bytes(tmp_path):
+    first = list(iter_versions(120, era="today", seed=3))
+    assert first == list(iter_versions(120, era="today", seed=3))
+    assert first != list(iter_versions(120, era="today", seed=4))
+    a = generate_history(tmp_path / "a", commits=60, era="today", seed=3)
+    b = generate_history(tmp_path / "b", commits=60, seed=3)  # today is the default era
+    assert git(a, "rev-parse", "HEAD") == git(b, "rev-parse", "HEAD")
+    assert (a / "outages.json").read_bytes() == list(iter_versions(60, era="today", seed=3))[-1][2]
+
+
+def test_today_starts_in_december_2025():
+    when, _, _ = next(iter_versions(1, era="today"))
+    assert datetime.fromtimestamp(when, timezone.utc).isoformat() == "2025-12-01T08:00:00+00:00"
+
+
+def test_today_records_follow_the_format():
+    seen = set()
+    for version in _today_versions():
+        ids = []
+        for record in version:
+            id_keys = [key for key in ("OUTAGE_ID", "F_OUTAGE_ID") if key in record]
+            # An outage in both layers keeps both layers' id keys, as the scraper writes it.
+            assert len(id_keys) == (2 if record["layers"] == [4, 5] else 1), record
+            outage_id = record[id_keys[0]]
+            assert all(type(record[key]) is int and record[key] == outage_id for key in id_keys)
+            ids.append(outage_id)
+            layers = record["layers"]
+            assert layers in ([4], [5], [4, 5]), record
+            seen.add(tuple(layers))
+            keys = list(record)
+            assert keys[-3:] == TAIL_KEYS
+            if layers == [4]:
+                assert keys == LAYER_4_KEYS + TAIL_KEYS
+            elif layers == [5]:
+                assert keys == LAYER_5_KEYS + TAIL_KEYS
+            else:
+                assert keys == LAYER_4_KEYS + [k for k in LAYER_5_KEYS if k not in LAYER_4_KEYS] + TAIL_KEYS
+            if 4 in layers:
+                assert record["OUTAGE_CAUSE"] in {"STORM", "POLE FIRE", "EMERG REPAIRS", "PLNND SHUTDOWN"}
+                assert record["CREW_CURRENT_STATUS"] in {"Awaiting Crew", "Crew On Site", "Awaiting T-Man", "Crew Dispatched"}
+            for text, millis in TEXTS.items():
+                assert record[text] == datetime.fromtimestamp(record[millis] / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            x, y = record["geometry_x"], record["geometry_y"]
+            assert isinstance(x, float) and isinstance(y, float)
+            assert round(x, 3) == x and round(y, 3) == y
+            latitude, longitude = _from_web_mercator(x, y)
+            assert LAT_RANGE[0] < latitude < LAT_RANGE[1] and LON_RANGE[0] < longitude < LON_RANGE[1]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    # Layer 4 holds almost every outage, layer 5 a few, both now and then.
+    assert seen == {(4,), (5,), (4, 5)}
+
+
+def test_today_layer_5_is_a_small_share():
+    layers = {}
+    for version in _today_versions(commits=600, seed=2):
+        for record in version:
+            layers[record.get("OUTAGE_ID", record.get("F_OUTAGE_ID"))] = tuple(record["layers"])
+    in_layer_5 = sum(5 in value for value in layers.values())
+    in_both = sum(value == (4, 5) for value in layers.values())
+    assert 0 < in_both < in_layer_5 < 0.06 * len(layers)
+
+
+def test_today_layer_4_has_no_place_names():
+    layer_4 = [r for version in _today_versions() for r in version if r["layers"] == [4]]
+    assert layer_4
+    for record in layer_4:
+        assert not {"CITY", "COUNTY", "ZIP", "OUTAGE_LATITUDE", "OUTAGE_LONGITUDE", "F_OUTAGE_ID"} & set(record)
+        assert record["InPoly_FID"] is None and record["fts_flag"] == "N"
+
+
+def test_today_database(tmp_path):
+    """Needs the builder to read today's format: layer 4's Web Mercator points become latitude/longitude."""
+    repo = generate_history(tmp_path / "history", commits=300, era="today", outages=60, seed=11)
+    db = tmp_path / "out.db"
+    result = build_database(repo, db)
+    # Scrapes that left the file as it was are no snapshot.
+    assert result.snapshots_added == int(git(repo, "rev-list", "--count", "HEAD", "--", "outages.json"))
+    conn = sqlite3.connect(db)
+    assert {"4", "5"} <= {str(r[0]) for r in conn.execute("select distinct layers from outage_snapshots")}
+    rows = conn.execute("select latitude, longitude from outage_snapshots where layers = '4'").fetchall()
+    assert rows
+    for latitude, longitude in rows:
+        assert LAT_RANGE[0] < latitude < LAT_RANGE[1] and LON_RANGE[0] < longitude < LON_RANGE[1]
+    distinct = {r.get("OUTAGE_ID", r.get("F_OUTAGE_ID")) for version in _today_versions() for r in version}
+    assert conn.execute("select count(*) from outages").fetchone()[0] == len(distinct)
