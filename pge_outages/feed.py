@@ -192,7 +192,13 @@ _TEXT_TWIN = {
 
 
 def parse_version(blob: bytes) -> list[Any]:
-    """Parse one version of the file; raise InvalidVersion saying why it is no list of outages."""
+    """Parse one version of the file into its records; raise InvalidVersion saying why it has none.
+
+    Besides a list of outages (the legacy feed, the 2024 history, our scraper),
+    a raw ArcGIS response as people commit it with `curl ... f=json` or
+    `f=geojson` is read: an ArcGIS FeatureSet or a GeoJSON FeatureCollection,
+    each feature flattened into its attributes plus geometry_x/geometry_y.
+    """
     if not blob.strip():
         raise InvalidVersion("empty file")
     try:
@@ -208,10 +214,78 @@ def parse_version(blob: bytes) -> list[Any]:
             if isinstance(message, dict):
                 message = message.get("message") or message.get("code")
             raise InvalidVersion(f"error object: {message}")
+        if isinstance(data.get("features"), list):
+            return flatten_features(data)
         raise InvalidVersion("a JSON object instead of a list of outages")
     if not isinstance(data, list):
         raise InvalidVersion(f"a JSON {type(data).__name__} instead of a list of outages")
     return data
+
+
+# Spatial references of the points in a FeatureSet (wkid or latestWkid).
+_WEB_MERCATOR = frozenset({102100, 3857, 102113, 900913})
+_WGS84 = frozenset({4326})
+
+
+def flatten_features(collection: dict[str, Any]) -> list[Any]:
+    """The features of an ArcGIS FeatureSet or GeoJSON FeatureCollection as flat records.
+
+    A FeatureSet's point is kept in Web Mercator, or projected there from the
+    WGS84 its `spatialReference` may name; GeoJSON points are WGS84. A feature
+    that is not an object stays one, for the writer to count as ignored.
+    """
+    features = collection["features"]
+    if collection.get("type") == "FeatureCollection" or any(
+        isinstance(f, dict) and "properties" in f for f in features[:1]
+    ):
+        return [_flatten_geojson(feature) for feature in features]
+    reference = collection.get("spatialReference")
+    wkids = set()
+    if isinstance(reference, dict):
+        wkids = {reference.get("wkid"), reference.get("latestWkid")} - {None}
+    if wkids and not wkids & _WEB_MERCATOR and not wkids & _WGS84:
+        raise InvalidVersion(f"points in spatial reference {min(wkids)}, neither Web Mercator nor WGS84")
+    wgs84 = bool(wkids & _WGS84) and not wkids & _WEB_MERCATOR
+    records: list[Any] = []
+    for feature in features:
+        attributes = feature.get("attributes") if isinstance(feature, dict) else None
+        if not isinstance(attributes, dict):
+            records.append(feature)
+            continue
+        geometry = feature.get("geometry")
+        x = y = None
+        if isinstance(geometry, dict):
+            x, y = geometry.get("x"), geometry.get("y")
+            if wgs84:
+                x, y = _to_web_mercator(x, y)
+        records.append({**attributes, "geometry_x": x, "geometry_y": y})
+    return records
+
+
+def _flatten_geojson(feature: Any) -> Any:
+    properties = feature.get("properties") if isinstance(feature, dict) else None
+    if not isinstance(properties, dict):
+        return feature
+    x = y = None
+    geometry = feature.get("geometry")
+    if isinstance(geometry, dict) and geometry.get("type") == "Point":
+        coordinates = geometry.get("coordinates")
+        if isinstance(coordinates, list) and len(coordinates) >= 2:
+            x, y = _to_web_mercator(coordinates[0], coordinates[1])
+    return {**properties, "geometry_x": x, "geometry_y": y}
+
+
+def _to_web_mercator(longitude: Any, latitude: Any) -> tuple[float | None, float | None]:
+    try:
+        lon = _to_float(longitude)
+        lat = _to_float(latitude)
+    except (TypeError, ValueError):
+        return None, None
+    if lon is None or lat is None or not -90 < lat < 90:
+        return None, None
+    x = math.radians(lon) * _EARTH_RADIUS
+    y = math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * _EARTH_RADIUS
+    return x, y
 
 
 def outage_id(record: Any) -> int | None:

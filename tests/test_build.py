@@ -108,7 +108,7 @@ def test_arcgis_history(arcgis_repo, tmp_path):
         (b'[\n  {\n    "F_OUTAGE_ID": 1,\n    "EST_CUSTOMERS": 4\n  },\n  {\n    "F_OUT', "invalid JSON: "),
         (b"", "empty file"),
         (b'{"error": {"code": 400, "message": "Unable to complete operation."}}', "error object: Unable to complete operation."),
-        (b'{"features": []}', "a JSON object instead of a list of outages"),
+        (b'{"outagesRegions": []}', "a JSON object instead of a list of outages"),
         (b'"outages"', "a JSON str instead of a list of outages"),
         (None, "file deleted"),
     ],
@@ -157,6 +157,28 @@ def test_rerun_adds_only_new_commits_and_equals_a_clean_build(tmp_path):
     run_cli(repo, clean)
     assert dump_database(db) == dump_database(clean)
     assert [s["id"] for s in rows(db, "select id from snapshots order by id")] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("depth", [7, 10], ids=["back-to-the-last-commit", "deeper"])
+def test_shallow_clone_adds_the_new_commits_as_a_full_one_does(tmp_path, depth):
+    versions = fixture_versions("arcgis")
+    repo = make_repo(tmp_path / "repo", versions * 2)
+    db = tmp_path / "out.db"
+    assert run_cli(repo, db).exit_code == 0
+    commit_versions(repo, versions * 2)
+    # As the build workflow leaves it: no first commit, the last one built at or above the cut.
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", str(depth), repo.as_uri(), str(shallow))
+    assert git(shallow, "rev-parse", "--is-shallow-repository") == "true"
+    result = run_cli(shallow, db)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("6 commits read, 6 snapshots added")
+    clean = tmp_path / "clean.db"
+    run_cli(repo, clean)
+    assert dump_database(db) == dump_database(clean)
+    assert rows(db, "select value from _meta where key = 'first_commit'") == [
+        {"value": git(repo, "rev-list", "--max-parents=0", "HEAD")}
+    ]
 
 
 def test_database_is_in_wal_mode(legacy_repo, tmp_path):
