@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import history
-from .database import SCHEMA_VERSION, DatabaseError, SnapshotWriter, connect, create_schema, read_meta, table_names
+from .database import SCHEMA_VERSION, UPGRADABLE, DatabaseError, SnapshotWriter, connect, create_schema, read_meta, table_names
 from .feed import InvalidVersion, record_bodies, parse_version, split_records
 
 # A batch is flushed after this many commits, or sooner when it holds many rows.
@@ -65,7 +65,7 @@ def build_database(
         try:
             since = _check_database(conn, repo, db_path, path, tip, rebuild)
             total = history.count_versions(repo, path, tip, since)
-            if since is not None and total == 0:
+            if since is not None and total == 0 and read_meta(conn).get("schema_version") == SCHEMA_VERSION:
                 return BuildResult(0, 0, 0, time.perf_counter() - started)
             create_schema(conn, rebuild=rebuild)
             if rebuild or since is None:
@@ -84,7 +84,10 @@ def build_database(
 def _check_database(
     conn: sqlite3.Connection, repo, db_path: str | Path, path: str, tip: str, rebuild: bool
 ) -> str | None:
-    """The last commit the database holds, or None to start from the first; raise if it won't do."""
+    """The last commit the database holds, or None to start from the first; raise if it won't do.
+
+    In a shallow clone the first commit may be missing; the last must be there.
+    """
     try:
         tables = table_names(conn)
     except sqlite3.DatabaseError as error:
@@ -99,7 +102,7 @@ def _check_database(
         return None
     if rebuild:
         return None
-    if meta.get("schema_version") != SCHEMA_VERSION:
+    if meta.get("schema_version") not in (SCHEMA_VERSION, *UPGRADABLE):
         raise DatabaseError(
             f"{db_path} was built by another version of this tool (schema {meta.get('schema_version')}, "
             f"this one writes {SCHEMA_VERSION}); use --rebuild to start over"
@@ -110,12 +113,21 @@ def _check_database(
             "use --rebuild to start over, or another database file"
         )
     first = meta.get("first_commit")
-    if first and not history.commit_exists(repo, first):
-        raise DatabaseError(
-            f"{db_path} was built from a different repository (its first commit {first[:12]} "
-            "is not in this one); use --rebuild to start over, or another database file"
-        )
     last = meta.get("last_commit")
+    if first and not history.commit_exists(repo, first):
+        if not history.is_shallow(repo):
+            raise DatabaseError(
+                f"{db_path} was built from a different repository (its first commit {first[:12]} "
+                "is not in this one); use --rebuild to start over, or another database file"
+            )
+        # A shallow clone (the build workflow fetches only what the database
+        # lacks) may stop short of the first commit: the new commits are read
+        # from the last one to the tip, so that one must be there.
+        if not (last and history.commit_exists(repo, last)):
+            raise history.HistoryError(
+                f"{db_path} was built up to commit {(last or first)[:12]}, which this shallow clone lacks; "
+                "fetch the history back to it (git fetch --deepen=N, or --unshallow) and run again"
+            )
     if last and not history.is_ancestor(repo, last, tip):
         raise HistoryRewritten(
             f"the history was rewritten: {db_path} was built up to commit {last[:12]}, "

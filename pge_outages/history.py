@@ -85,6 +85,11 @@ def commit_exists(repo: git.Repo, sha: str) -> bool:
     return _exists(repo, f"{sha}^{{commit}}")
 
 
+def is_shallow(repo: git.Repo) -> bool:
+    """Whether the repository is a shallow clone, its history cut off below some commits."""
+    return repo.git.rev_parse("--is-shallow-repository") == "true"
+
+
 def is_ancestor(repo: git.Repo, ancestor: str, tip: str) -> bool:
     try:
         repo.git.merge_base("--is-ancestor", ancestor, tip)

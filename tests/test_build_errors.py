@@ -119,6 +119,26 @@ def test_database_from_another_repository(tmp_path):
     assert db.read_bytes() == before
 
 
+def test_shallow_clone_that_lacks_the_last_commit_built(tmp_path):
+    versions = fixture_versions("arcgis")
+    repo = make_repo(tmp_path / "repo", versions * 2)
+    db = tmp_path / "out.db"
+    run_cli(repo, db)
+    last = git(repo, "rev-parse", "HEAD")
+    commit_versions(repo, versions * 2)
+    # The six new commits, not the one the database was built up to.
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "6", repo.as_uri(), str(shallow))
+    before = db.read_bytes()
+    result = run_cli(shallow, db)
+    assert_refused(
+        result,
+        f"{db} was built up to commit {last[:12]}, which this shallow clone lacks; "
+        "fetch the history back to it (git fetch --deepen=N, or --unshallow) and run again",
+    )
+    assert db.read_bytes() == before
+
+
 def test_rewritten_history(tmp_path):
     versions = fixture_versions("legacy")
     repo = make_repo(tmp_path / "repo", versions, "pge-outages.json")

@@ -21,7 +21,8 @@ WORKFLOWS = ROOT / ".github" / "workflows"
 CIRCLECI = ROOT / ".circleci" / "config.yml"
 ZIZMOR_CONFIG = ROOT / ".github" / "zizmor.yml"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.y*ml"))
-SCRAPE_COMMAND = "python -m scrapers pge --output outages.json --commit --push"
+SCRAPE_COMMAND = "python -m scrapers pge --output outages.json --commit --push --skip-ci"
+DATA_FILES = ["outages.json", "outage-areas.geojson", "pge-outages.json"]
 EVERY_10_MINUTES = "*/10 * * * *"
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 
@@ -197,6 +198,14 @@ def test_scrape_workflow_runs_every_10_minutes_one_at_a_time_and_may_only_push()
     assert [s["run"] for s in job["steps"] if s.get("id") == "scrape"] == [SCRAPE_COMMAND]
 
 
+def test_build_workflow_fetches_only_what_the_cached_database_lacks():
+    steps = github_steps("build.yml", "build")
+    (checkout,) = [s for s in steps if s.get("uses", "").startswith("actions/checkout@")]
+    assert "fetch-depth" not in checkout["with"]  # the last commit only
+    ids = [s.get("id") for s in steps]
+    assert ids.index("restore") < ids.index("fetch") < ids.index("build")
+
+
 def test_build_workflow_follows_successful_scrapes_and_reads_only():
     workflow = load_workflow(WORKFLOWS / "build.yml")
     assert workflow["on"]["workflow_run"] == {"workflows": ["Scrape"], "types": ["completed"]}
@@ -214,6 +223,9 @@ def test_build_workflow_follows_successful_scrapes_and_reads_only():
 def test_test_workflow_runs_on_push_and_pull_request_and_reads_only():
     workflow = load_workflow(WORKFLOWS / "test.yml")
     assert set(workflow["on"]) == {"push", "pull_request"}
+    # A scrape commit changes only data files; any other change is tested.
+    assert workflow["on"]["push"] == {"paths-ignore": DATA_FILES}
+    assert workflow["on"]["pull_request"] is None
     assert workflow["permissions"] == {}
     assert workflow["jobs"]["test"]["permissions"] == {"contents": "read"}
     assert workflow["jobs"]["test"]["steps"][-1]["run"] == "make test"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import fixture_versions, make_repo as make_history
+from conftest import commit_versions, dump_database, fixture_versions, make_repo as make_history
 from scraper_server import Reply, arcgis_features, clone, commit_count, git, make_remote, serve_feed
 from test_pipelines import SCRAPE_COMMAND, circleci_steps, github_steps
 
@@ -140,8 +140,10 @@ def test_scrape_job_pushes_one_commit_per_change_and_none_when_unchanged(tmp_pat
         assert remote_file(remote) == (checkout / "outages.json").read_text()
         assert git(remote, "log", "-1", "--format=%an <%ae>|%s", "main").strip() == (
             "pge-outages bot <actions@users.noreply.github.com>|"
-            "6 outages added, 0 removed, 0 changed; 60 customers affected"
+            "6 outages added, 0 removed, 0 changed; 6 outages, 60 customers affected"
         )
+        # --skip-ci: so CircleCI's test workflow leaves the push alone
+        assert git(remote, "log", "-1", "--format=%B", "main").rstrip("\n").endswith("\n\n[skip ci]")
 
         same = run_job(scrape_steps(ci), checkout, env)
         assert same.returncode == 0, same.output
@@ -153,7 +155,7 @@ def test_scrape_job_pushes_one_commit_per_change_and_none_when_unchanged(tmp_pat
         assert second.returncode == 0, second.output
         assert commit_count(remote, "main") == 3
         assert git(remote, "log", "-1", "--format=%s", "main").strip() == (
-            "0 outages added, 1 removed, 1 changed; 44 customers affected"
+            "0 outages added, 1 removed, 1 changed; 5 outages, 44 customers affected"
         )
         assert remote_file(remote) == (checkout / "outages.json").read_text()
 
@@ -173,7 +175,7 @@ def test_overlapping_scrapes_from_shallow_checkouts_both_land(tmp_path):
     assert commit_count(remote, "main") == 3
     assert remote_file(remote) == (late / "outages.json").read_text()
     assert git(remote, "log", "-1", "--format=%s", "main").strip() == (
-        "0 outages added, 1 removed, 0 changed; 5 customers affected"
+        "0 outages added, 1 removed, 0 changed; 5 outages, 5 customers affected"
     )
 
 
@@ -245,6 +247,103 @@ def test_build_job_builds_every_snapshot_then_adds_new_ones_to_the_restored_data
     assert rebuilt.returncode == 0, rebuilt.output
     assert "3 snapshots added" in rebuilt.output
     assert snapshot_count(second / "outages.db") == 3
+
+
+def is_shallow(checkout: Path) -> bool:
+    return git(checkout, "rev-parse", "--is-shallow-repository").strip() == "true"
+
+
+def has_commit(checkout: Path, sha: str) -> bool:
+    found = subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=checkout, check=False)
+    return found.returncode == 0
+
+
+def bare_history(tmp_path: Path, versions: list) -> tuple[Path, Path]:
+    """A history of outages.json, one commit per version, and a bare remote holding it."""
+    history = make_history(tmp_path / "history", versions)
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(history), str(remote))
+    return history, remote
+
+
+def test_build_job_fetches_only_the_commits_the_cached_database_lacks(tmp_path):
+    versions = fixture_versions("arcgis")
+    history, remote = bare_history(tmp_path, versions * 10)
+    env = ci_env(tmp_path)
+
+    # No database: the whole history is fetched and built.
+    first = shallow_clone(remote, tmp_path / "build-1")
+    built = run_job(build_steps(), first, env)
+    assert built.returncode == 0, built.output
+    assert "30 commits read, 30 snapshots added" in built.output
+    assert not is_shallow(first)
+    first_commit = git(first, "rev-list", "--max-parents=0", "HEAD").strip()
+
+    # 40 scrapes later, with a code change among them, the next build starts
+    # from a checkout of the last commit and the database the cache kept.
+    commit_versions(history, versions[:2] * 10)
+    (history / "README.md").write_text("code, not data\n")
+    git(history, "add", "README.md")
+    git(history, "commit", "--quiet", "-m", "A code change")
+    commit_versions(history, [versions[2], versions[0]] * 10)
+    git(history, "push", "--quiet", str(remote), "main")
+    total = int(git(remote, "rev-list", "--count", "main"))
+    assert total == 71
+
+    second = shallow_clone(remote, tmp_path / "build-2")
+    shutil.copy(first / "outages.db", second / "outages.db")
+    added = run_job(build_steps(), second, env)
+    assert added.returncode == 0, added.output
+    assert "40 commits read, 40 snapshots added" in added.output
+    assert is_shallow(second) and not has_commit(second, first_commit)
+    fetched = int(git(second, "rev-list", "--count", "HEAD"))
+    assert 41 < fetched < total, fetched  # back to the database's last commit, in a few rounds
+    assert f"History fetched: {fetched} commits, shallow=true" in added.output
+
+    # The same rows as the same build in a full clone, and as a build from scratch.
+    full = clone(remote, tmp_path / "build-full")
+    shutil.copy(first / "outages.db", full / "outages.db")
+    assert run_job(build_steps(), full, env).returncode == 0
+    scratch = clone(remote, tmp_path / "build-scratch")
+    assert run_job(build_steps(), scratch, env).returncode == 0
+    assert snapshot_count(second / "outages.db") == 70
+    assert dump_database(second / "outages.db") == dump_database(full / "outages.db")
+    assert dump_database(second / "outages.db") == dump_database(scratch / "outages.db")
+
+    # Nothing new: no fetch, nothing read.
+    again = run_job(build_steps(), second, env)
+    assert again.returncode == 0, again.output
+    assert "0 commits read, 0 snapshots added" in again.output
+    assert int(git(second, "rev-list", "--count", "HEAD")) == fetched
+
+    # A rebuild needs every commit: the whole history is fetched.
+    rebuilt = run_job(build_steps(), second, env, {REBUILD: "yes"})
+    assert rebuilt.returncode == 0, rebuilt.output
+    assert "70 commits read, 70 snapshots added" in rebuilt.output
+    assert not is_shallow(second)
+    assert dump_database(second / "outages.db") == dump_database(scratch / "outages.db")
+
+
+def test_build_job_on_a_rewritten_history_fetches_it_all_and_refuses(tmp_path):
+    versions = fixture_versions("arcgis")
+    history, remote = bare_history(tmp_path, versions * 2)
+    first = shallow_clone(remote, tmp_path / "build-1")
+    assert run_job(build_steps(), first, ci_env(tmp_path)).returncode == 0
+    built_up_to = git(first, "rev-parse", "HEAD").strip()
+
+    git(history, "reset", "--quiet", "--hard", "HEAD~2")
+    commit_versions(history, [versions[0]] * 1 + versions[1:])
+    git(history, "push", "--quiet", "--force", str(remote), "main")
+
+    second = shallow_clone(remote, tmp_path / "build-2")
+    shutil.copy(first / "outages.db", second / "outages.db")
+    refused = run_job(build_steps(), second, ci_env(tmp_path))
+    assert refused.returncode == 1
+    assert not is_shallow(second)  # the database's last commit was looked for down to the first
+    assert (
+        f"the history was rewritten: outages.db was built up to commit {built_up_to[:12]}, "
+        f"which is no longer in the history of"
+    ) in refused.output
 
 
 def test_build_job_publishes_only_when_the_key_is_set(tmp_path):
