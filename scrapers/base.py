@@ -447,8 +447,8 @@ def commit_message(feed: Feed, previous: list[Record] | None, records: list[Reco
     """A commit message: a one-line summary, the count per layer, then the added and removed outages.
 
     Example first line: "12 outages added, 3 removed, 40 changed; 1,702 outages, 88,537 customers affected"
-    With skip_ci it ends with a "[skip ci]" line, so CI services that test
-    every push (CircleCI) leave scrape commits alone.
+    With skip_ci a "[skip ci]" line follows the summary, so CI services that
+    honour it leave scrape commits alone.
     """
     changes = diff_records(feed, previous, records)
     total = sum(customers(feed, record) for record in records)
@@ -457,14 +457,15 @@ def commit_message(feed: Feed, previous: list[Record] | None, records: list[Reco
         f"{len(changes.changed):,} changed; {_plural(len(records), 'outage')}, "
         f"{_plural(total, 'customer')} affected"
     ]
+    if skip_ci:
+        # CircleCI reads only the first 250 characters of a message for it.
+        lines += ["", "[skip ci]"]
     parts = _count_parts(feed, records)
     if parts:
         lines += ["", "; ".join(parts) + "."]
     for title, group in (("Added:", changes.added), ("Removed:", changes.removed)):
         if group:
             lines += ["", title] + [_describe_outage(feed, record) for record in group]
-    if skip_ci:
-        lines += ["", "[skip ci]"]
     return "\n".join(lines) + "\n"
 
 

@@ -94,7 +94,7 @@ def make_scrape_command(utility: Utility) -> click.Command:
     )
     @click.option(
         "--skip-ci", is_flag=True,
-        help="End commit messages with [skip ci], so CI that tests every push skips scrape commits.",
+        help="Put a [skip ci] line in commit messages, for CI services that skip such commits.",
     )
     @click.option("--remote", default="origin", show_default=True, help="Git remote to push to.")
     @click.option(

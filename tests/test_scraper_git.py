@@ -393,3 +393,21 @@ def test_commit_message_first_line(before, after, first_line):
 
     message = commit_message(pge.ARCGIS, records(before), records(after))
     assert message.splitlines()[0] == first_line
+
+
+@pytest.mark.parametrize("skip_ci", [True, False])
+def test_skip_ci_puts_the_marker_right_after_the_summary(tmp_path, skip_ci):
+    repo = make_repo(tmp_path / "history")
+    with serve_feed() as feed:
+        result = run_scraper(
+            "--output", str(repo / "outages.json"), "--url", feed.url, "--commit", *(["--skip-ci"] if skip_ci else [])
+        )
+    assert result.exit_code == 0, result.output
+    message = last_message(repo)
+    lines = message.splitlines()
+    assert lines[0] == "6 outages added, 0 removed, 0 changed; 6 outages, 60 customers affected"
+    if skip_ci:
+        assert lines[1:4] == ["", "[skip ci]", ""]
+        assert message.index("[skip ci]") < 250  # all CircleCI reads of a message
+    else:
+        assert "[skip ci]" not in message
