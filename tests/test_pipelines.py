@@ -21,7 +21,9 @@ WORKFLOWS = ROOT / ".github" / "workflows"
 CIRCLECI = ROOT / ".circleci" / "config.yml"
 ZIZMOR_CONFIG = ROOT / ".github" / "zizmor.yml"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.y*ml"))
-SCRAPE_COMMAND = "python -m scrapers pge --output outages.json --commit --push --skip-ci"
+# No --skip-ci: on CircleCI, [skip ci] on the newest commit can also skip the
+# scheduled scrape; the test jobs leave scrape commits alone instead.
+SCRAPE_COMMAND = "python -m scrapers pge --output outages.json --commit --push"
 DATA_FILES = ["outages.json", "outage-areas.geojson", "pge-outages.json"]
 EVERY_10_MINUTES = "*/10 * * * *"
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
@@ -241,6 +243,21 @@ def test_circleci_scrapes_every_10_minutes_with_the_same_command():
     github = [s["run"] for s in github_steps("scrape.yml", "scrape") if s.get("id") == "scrape"]
     circleci = [s["run"] for s in circleci_steps("scrape") if "scrapers" in s.get("run", "")]
     assert circleci == github == [SCRAPE_COMMAND]
+
+
+def circleci_data_only_step() -> dict:
+    """The `test` job's step that halts it on a commit changing only data files."""
+    (step,) = [s for s in circleci_steps("test") if "circleci-agent step halt" in s.get("run", "")]
+    return step
+
+
+def test_circleci_test_job_first_checks_whether_the_commit_changes_only_data():
+    steps = circleci_steps("test")
+    assert steps[0] == {"checkout": None}
+    assert steps[1] == circleci_data_only_step()
+    assert not steps[1]["name"].startswith("Install ")  # test_pipelines_e2e.py runs it
+    for name in DATA_FILES:
+        assert f" -e {name}" in steps[1]["run"]
 
 
 def test_circleci_runs_the_tests_on_push_but_not_on_a_schedule():

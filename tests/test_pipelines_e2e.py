@@ -3,7 +3,8 @@
 Steps that install the project are skipped (the test's virtualenv already has
 it) and so are the actions (`uses:`): the test does their part itself, cloning
 the remote as checkout does and handing one build's database to the next as
-the cache does.
+the cache does. The CircleCI `test` job's first step, which halts the job on a
+commit changing only data files, runs with a fake `circleci-agent`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import commit_versions, dump_database, fixture_versions, make_repo as make_history
 from scraper_server import Reply, arcgis_features, clone, commit_count, git, make_remote, serve_feed
-from test_pipelines import SCRAPE_COMMAND, circleci_steps, github_steps
+from test_pipelines import DATA_FILES, SCRAPE_COMMAND, circleci_data_only_step, circleci_steps, github_steps
 
 VENV_BIN = Path(sys.executable).parent
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
@@ -142,8 +143,8 @@ def test_scrape_job_pushes_one_commit_per_change_and_none_when_unchanged(tmp_pat
             "pge-outages bot <actions@users.noreply.github.com>|"
             "6 outages added, 0 removed, 0 changed; 6 outages, 60 customers affected"
         )
-        # --skip-ci: so CircleCI's test workflow leaves the push alone
-        assert git(remote, "log", "-1", "--format=%B", "main").rstrip("\n").endswith("\n\n[skip ci]")
+        # No --skip-ci: CircleCI's test job halts on a data-only commit instead.
+        assert "[skip ci]" not in git(remote, "log", "-1", "--format=%B", "main")
 
         same = run_job(scrape_steps(ci), checkout, env)
         assert same.returncode == 0, same.output
@@ -403,3 +404,91 @@ def test_backfill_puts_an_existing_history_under_the_scrapes(tmp_path):
     with sqlite3.connect(workspace / "outages.db") as conn:
         hashes = [row[0] for row in conn.execute("select hash from snapshots order by id")]
     assert hashes == history_commits + [git(fork, "rev-parse", "main").strip()]
+
+
+def fake_circleci_agent(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """A CI environment whose `circleci-agent` only records its arguments, one call a line, in the returned file."""
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "circleci-agent-calls"
+    agent = bin_dir / "circleci-agent"
+    agent.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{calls}'\n")
+    agent.chmod(0o755)
+    env = ci_env(tmp_path)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    return env, calls
+
+
+def halts(checkout: Path, tmp_path: Path) -> bool:
+    """Run the CircleCI test job's data-only step in checkout; whether it called `circleci-agent step halt`."""
+    env, calls = fake_circleci_agent(tmp_path)
+    job = run_job([circleci_data_only_step()], checkout, env)
+    assert job.returncode == 0, job.output
+    recorded = calls.read_text().splitlines() if calls.exists() else []
+    assert recorded in ([], ["step halt"]), recorded
+    return recorded == ["step halt"]
+
+
+def commit_files(checkout: Path, changes: dict[str, bytes | None], message: str = "A commit") -> None:
+    """One commit in checkout writing each file, or deleting it for None."""
+    for name, data in changes.items():
+        path = checkout / name
+        if data is None:
+            git(checkout, "rm", "--quiet", name)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            git(checkout, "add", name)
+    git(checkout, "commit", "--quiet", "--allow-empty", "-m", message)
+
+
+SEED = {**README, **{name: b"[]\n" for name in DATA_FILES}, "Makefile": b"test:\n"}
+
+COMMITS = {
+    # kind: (files the commit writes, or deletes for None; whether the test job halts)
+    "outages.json": ({"outages.json": b"[1]\n"}, True),
+    "every-data-file": ({name: b"[2]\n" for name in DATA_FILES}, True),
+    "legacy-data-deleted": ({"pge-outages.json": None}, True),
+    "code": ({"Makefile": b"test:\n\tpytest\n"}, False),
+    "readme": ({"README.md": b"changed\n"}, False),
+    "code-and-data": ({"outages.json": b"[3]\n", "Makefile": b"demo:\n"}, False),
+    "data-file-name-elsewhere": ({"docs/outages.json": b"[]\n"}, False),
+    "no-change": ({}, False),
+}
+
+
+@pytest.mark.parametrize("kind", list(COMMITS))
+def test_circleci_test_job_halts_only_on_a_commit_changing_only_data_files(tmp_path, kind):
+    changes, halted = COMMITS[kind]
+    checkout = clone(make_remote(tmp_path, SEED), tmp_path / "checkout")
+    commit_files(checkout, changes)
+    assert halts(checkout, tmp_path) is halted
+
+
+def test_circleci_test_job_runs_on_a_first_commit(tmp_path):
+    # The root commit has no parent to compare with, even one holding only outages.json.
+    checkout = clone(make_remote(tmp_path, {"outages.json": b"[]\n"}), tmp_path / "checkout")
+    assert git(checkout, "rev-list", "--count", "HEAD").strip() == "1"
+    assert not halts(checkout, tmp_path)
+
+
+def test_circleci_test_job_runs_on_a_merge(tmp_path):
+    # The merge differs from its first parent in outages.json only, but brings in a line of its own.
+    checkout = clone(make_remote(tmp_path, SEED), tmp_path / "checkout")
+    git(checkout, "switch", "--quiet", "-c", "side")
+    commit_files(checkout, {"outages.json": b"[4]\n"}, "Scrape on a side branch")
+    git(checkout, "switch", "--quiet", "main")
+    git(checkout, "merge", "--quiet", "--no-ff", "-m", "Merge side", "side")
+    assert git(checkout, "diff", "--name-only", "HEAD~1", "HEAD").split() == ["outages.json"]
+    assert not halts(checkout, tmp_path)
+
+
+def test_circleci_test_job_halts_on_the_scrape_jobs_commit(tmp_path):
+    remote = make_remote(tmp_path, README)
+    scrape = clone(remote, tmp_path / "scrape")
+    with serve_feed() as feed:
+        scraped = run_job(scrape_steps("circleci"), scrape, ci_env(tmp_path, PGE_OUTAGES_URL=feed.url))
+    assert scraped.returncode == 0, scraped.output
+    assert commit_count(remote, "main") == 2
+    # The test job's own checkout of the pushed commit, a full clone as CircleCI's.
+    assert halts(clone(remote, tmp_path / "test"), tmp_path)
