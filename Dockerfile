@@ -33,7 +33,7 @@ RUN test -n "$DATA_REPO" || { echo "give the data repository: docker build --bui
     && mkdir -p /data \
     && python build_database.py /tmp/history /data/outages.db --silent \
         ${DATA_REVISION:+--branch "$DATA_REVISION"} ${DATA_FILE:+--file "$DATA_FILE"} \
-    && rm -rf /tmp/history \
+    && rm -rf /tmp/history /data/outages.db.lock \
     && datasette inspect /data/outages.db --inspect-file /data/counts.json \
     && chmod -R a+rX /data
 

@@ -16,7 +16,10 @@ from typing import Callable
 from . import history
 from .database import SCHEMA_VERSION, UPGRADABLE, DatabaseError, SnapshotWriter, connect, create_schema, read_meta, table_names
 from .feed import InvalidVersion, record_bodies, parse_version, split_records
+from .lock import writing
 
+# Seconds a build waits for another build of the same database to finish.
+DEFAULT_WAIT = 60.0
 # A batch is flushed after this many commits, or sooner when it holds many rows.
 BATCH_COMMITS = 500
 BATCH_WEIGHT = 4000
@@ -48,13 +51,15 @@ def build_database(
     rebuild: bool = False,
     on_start: Callable[[int], None] | None = None,
     on_commit: Callable[[], None] | None = None,
+    wait: float = DEFAULT_WAIT,
 ) -> BuildResult:
     """Add every commit of `file` on `branch` not yet in the database at `db_path`.
 
     Raises HistoryError, DatabaseError or HistoryRewritten, before writing
-    anything, when the repository, the file or the database will not do.
-    `on_start` is told how many commits there are to read; `on_commit` is
-    called after each.
+    anything, when the repository, the file or the database will not do, and
+    DatabaseBusy when another build still writes the database after `wait`
+    seconds. `on_start` is told how many commits there are to read;
+    `on_commit` is called after each.
     """
     started = time.perf_counter()
     repo = history.open_repo(repo_path)
@@ -63,16 +68,17 @@ def build_database(
         path = history.find_file(repo, tip, file)
         conn = connect(db_path)
         try:
-            since = _check_database(conn, repo, db_path, path, tip, rebuild)
-            total = history.count_versions(repo, path, tip, since)
-            if since is not None and total == 0 and read_meta(conn).get("schema_version") == SCHEMA_VERSION:
-                return BuildResult(0, 0, 0, time.perf_counter() - started)
-            create_schema(conn, rebuild=rebuild)
-            if rebuild or since is None:
-                _start_meta(conn, repo_path, path)
-            if on_start:
-                on_start(total)
-            result = _add_versions(conn, repo, path, tip, since, on_commit)
+            with writing(db_path, wait):
+                since = _check_database(conn, repo, db_path, path, tip, rebuild)
+                total = history.count_versions(repo, path, tip, since)
+                if since is not None and total == 0 and read_meta(conn).get("schema_version") == SCHEMA_VERSION:
+                    return BuildResult(0, 0, 0, time.perf_counter() - started)
+                create_schema(conn, rebuild=rebuild)
+                if rebuild or since is None:
+                    _start_meta(conn, repo_path, path)
+                if on_start:
+                    on_start(total)
+                result = _add_versions(conn, repo, path, tip, since, on_commit)
         finally:
             conn.close()
     finally:

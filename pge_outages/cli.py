@@ -4,9 +4,10 @@ import sys
 
 import click
 
-from .build import HistoryRewritten, build_database
+from .build import DEFAULT_WAIT, HistoryRewritten, build_database
 from .database import DatabaseError
 from .history import HistoryError
+from .lock import DatabaseBusy
 
 
 @click.command()
@@ -16,7 +17,9 @@ from .history import HistoryError
 @click.option("--branch", metavar="REF", help="Branch or commit to read (default: the repository's HEAD).")
 @click.option("--rebuild", is_flag=True, help="Drop what the database holds and build it again from the first commit.")
 @click.option("--silent", is_flag=True, help="Show no progress bar.")
-def build(repo, db, file, branch, rebuild, silent):
+@click.option("--wait", type=click.FloatRange(min=0), default=DEFAULT_WAIT, show_default=True,
+              help="Seconds to wait for another build of the same database to finish (0: give up at once).")
+def build(repo, db, file, branch, rebuild, silent, wait):
     """Build or update a SQLite database from the git history of an outage feed file.
 
     Reruns add only the commits that are new since the last run.
@@ -40,9 +43,11 @@ def build(repo, db, file, branch, rebuild, silent):
 
     try:
         result = build_database(repo, db, file=file, branch=branch, rebuild=rebuild,
-                                on_start=on_start, on_commit=on_commit)
+                                on_start=on_start, on_commit=on_commit, wait=wait)
     except (HistoryError, DatabaseError, HistoryRewritten) as error:
         raise click.ClickException(str(error))
+    except DatabaseBusy as error:
+        raise click.ClickException(f"{error}; {db} left as it is, run again when that build is done")
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

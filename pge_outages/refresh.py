@@ -8,21 +8,20 @@ and says so in its one log line; the next run tries again.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import sqlite3
 import subprocess
 import threading
 import time
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple
+from typing import Callable, NamedTuple
 
 from .build import HistoryRewritten, build_database
 from .database import DatabaseError
 from .history import HistoryError
+from .lock import DatabaseBusy, writing
 
 PULL_TIMEOUT = 300
 _DURATION = re.compile(r"(\d+)([smh])")
@@ -31,10 +30,6 @@ _UNITS = {"s": 1, "m": 60, "h": 3600}
 
 class PullError(RuntimeError):
     """`git pull --ff-only` failed; the repository's branch and working copy are as they were."""
-
-
-class RefreshBusy(RuntimeError):
-    """Another refresh of the same database is running."""
 
 
 class _Run(NamedTuple):
@@ -145,13 +140,13 @@ def refresh_once(repo: str | Path, db: str | Path, remote: str | None = None,
 def _refresh(repo, db, remote, branch, file, now) -> _Run:
     stamp = (now or _utc_now)().strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
-        with _exclusive(db):
+        with writing(db):
             try:
                 pulled = pull_repository(repo, remote, branch)
             except PullError as error:
                 raise PullError(f"git pull --ff-only: {error}") from None
             result = build_database(repo, db, file=file)
-    except (PullError, RefreshBusy, HistoryError, DatabaseError, HistoryRewritten,
+    except (PullError, DatabaseBusy, HistoryError, DatabaseError, HistoryRewritten,
             sqlite3.Error, OSError) as error:
         return _Run(False, f"{stamp} refresh failed: {error}; {_serving(db)}")
     noun = "commit" if pulled == 1 else "commits"
@@ -167,22 +162,6 @@ def _serving(db: str | Path) -> str:
     if latest is None:
         return "no snapshot to serve yet"
     return f"still serving snapshot {latest[0]:,} ({latest[1]})"
-
-
-@contextmanager
-def _exclusive(db: str | Path) -> Iterator[None]:
-    """Hold a lock file beside the database, so that two refreshes never build at once."""
-    # A file of its own: SQLite's locks on the database would be dropped if this
-    # process opened and closed the database file itself.
-    fd = os.open(f"{db}.refresh-lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RefreshBusy(f"another refresh of {db} is running") from None
-        yield
-    finally:
-        os.close(fd)
 
 
 def refresh_loop(repo: str | Path, db: str | Path, every: float, remote: str | None = None,

@@ -186,13 +186,13 @@ def test_a_second_refresh_of_the_same_database_waits_its_turn(setup):
     refresh_once(setup.history, setup.db, now=now)
     setup.scrape(SCRAPES[3:5])
     before = setup.state()
-    fd = os.open(f"{setup.db}.refresh-lock", os.O_RDWR | os.O_CREAT)
+    fd = os.open(f"{setup.db}.lock", os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         line = refresh_once(setup.history, setup.db, now=now)
     finally:
         os.close(fd)
-    assert line == f"{STAMP} refresh failed: another refresh of {setup.db} is running; {served(setup)}"
+    assert line == f"{STAMP} refresh failed: another build is writing {setup.db}; {served(setup)}"
     assert setup.state() == before
     assert "pulled 2 commits" in refresh_once(setup.history, setup.db, now=now)
 

@@ -1,0 +1,70 @@
+"""One writer per database: a lock file beside it, held by builds and refreshes alike.
+
+A file of its own, because SQLite's own locks on the database would be dropped
+whenever this process opened and closed the database file again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+POLL_SECONDS = 0.1
+_held = threading.local()
+
+
+class DatabaseBusy(RuntimeError):
+    """Another build or refresh is writing the database."""
+
+
+def lock_path(db: str | Path) -> Path:
+    """The lock file of a database: `outages.db.lock` beside `outages.db`."""
+    return Path(f"{db}.lock")
+
+
+@contextmanager
+def writing(
+    db: str | Path,
+    wait: float = 0.0,
+    sleep: Callable[[float], object] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[None]:
+    """Hold the database's lock for the block, waiting up to `wait` seconds for another writer.
+
+    Raises DatabaseBusy when the other writer is still at it. Taking the lock
+    again in the same thread (a refresh that builds) is free.
+
+    >>> with writing("outages.db", wait=60):
+    ...     pass
+    """
+    key = os.path.realpath(db)
+    held: set[str] = getattr(_held, "paths", None) or set()
+    _held.paths = held
+    if key in held:
+        yield
+        return
+    fd = os.open(lock_path(db), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = clock() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                left = deadline - clock()
+                if left <= 0:
+                    waited = f" (waited {wait:g} s)" if wait > 0 else ""
+                    raise DatabaseBusy(f"another build is writing {db}{waited}") from None
+                sleep(min(POLL_SECONDS, left))
+        held.add(key)
+        try:
+            yield
+        finally:
+            held.discard(key)
+    finally:
+        os.close(fd)
