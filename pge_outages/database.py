@@ -16,11 +16,17 @@ from typing import Any, Iterable
 
 import sqlite_utils
 
-from .feed import COLUMNS, normalise_record, outage_id, parse_record
+from .feed import COLUMNS, count_stale, normalise_record, outage_id, parse_record
 from .glitches import COLUMNS as SNAPSHOT_COLUMNS
-from .glitches import Snapshot, SnapshotTail
+from .glitches import REPLAY_AGE, Snapshot, SnapshotTail, is_replay
 
 SCHEMA_VERSION = "3"
+# PG&E reuses outage numbers (its counter restarted around 21 Aug 2025): a
+# number seen again more than REUSE_AFTER seconds after its outage was last
+# seen, with another start time, is a new outage, whose id is
+# k * REUSE_BASE + number for the k-th reuse.
+REUSE_BASE = 10**10
+REUSE_AFTER = 7 * 24 * 3600
 # Schema versions this one upgrades in place, and how: 2 -> 3 added the
 # layers column (which ArcGIS layers an outage version was in).
 UPGRADABLE = ("2",)
@@ -273,9 +279,10 @@ class _Entry:
         self.customers = values[_CUSTOMERS] or 0
 
 
-# A run is a list [bucket, first_snapshot, version, last_snapshot, outage, counted_up_to]:
-# mutable, because the hot path extends it in place snapshot after snapshot.
-_BUCKET, _FIRST, _VERSION, _LAST, _OUTAGE, _COUNTED = range(6)
+# A run is a list [bucket, first_snapshot, version, last_snapshot, outage, counted_up_to,
+# replayed]: mutable, because the hot path extends it in place snapshot after
+# snapshot. A run of a replayed snapshot stands alone and counts for nothing.
+_BUCKET, _FIRST, _VERSION, _LAST, _OUTAGE, _COUNTED, _REPLAYED = range(7)
 
 
 class SnapshotWriter:
@@ -292,13 +299,22 @@ class SnapshotWriter:
         self.lookups = {index: _Lookup(conn, table) for index, table in _LOOKUP_INDEXES.items()}
         # Outage numbers mostly grow: one above every stored number, and not
         # created by this writer, is new without asking the database.
-        self.stored_max_outage = conn.execute("select max(id) from outages").fetchone()[0] or 0
+        self.stored_max_outage = conn.execute(
+            "select max(id) from outages where id < ?", (REUSE_BASE,)).fetchone()[0] or 0
         self.created: set[int] = set()
-        self.active: dict[int, _Entry] = self._load_active()
+        # PG&E numbers used again for a new outage: number -> the outage it means now.
+        self.reused: dict[int, int] = dict(conn.execute(
+            "select id % ?, max(id) from outages where id >= ? group by 1", (REUSE_BASE, REUSE_BASE)))
+        # Snapshot times this writer added, to tell how long ago an outage was seen.
+        self.times: dict[int, int] = {}
+        # Outages first seen in a replayed snapshot: their runs there are all they have.
+        self.replay_new: set[int] = set()
+        self.tail = SnapshotTail.load(conn)
+        replayed_last = bool(self.tail.rows) and self.tail.rows[-1].suspect == "replay"
+        self.active: dict[int, _Entry] = {} if replayed_last else self._load_active()
         # The previous snapshot's records by their exact body: an unchanged
         # record is found here without being parsed.
         self.active_bodies: dict[bytes, _Entry] = {}
-        self.tail = SnapshotTail.load(conn)
         settled = conn.execute("select value from _meta where key = 'minutes_settled_before'").fetchone()
         self.minutes_settled_before = int(settled[0]) if settled else 1
         self._reset_batch()
@@ -310,6 +326,7 @@ class SnapshotWriter:
         self.outage_updates: dict[int, list] = {}
         self.skipped: list[tuple] = []
         self.pending = 0
+        self.replaying = False
 
     def _entry_from_row(self, outage: int, row: tuple, run: list | None) -> _Entry:
         version, *values = row
@@ -329,7 +346,7 @@ class SnapshotWriter:
         ).fetchall()
         active = {}
         for bucket, first, last_seen, outage, *row in rows:
-            run = [bucket, first, row[0], last_seen, outage, last_seen]
+            run = [bucket, first, row[0], last_seen, outage, last_seen, False]
             active[outage] = self._entry_from_row(outage, tuple(row), run)
         return active
 
@@ -338,7 +355,7 @@ class SnapshotWriter:
         entry = self.departed.get(outage)
         if entry is not None:
             return entry
-        if outage > self.stored_max_outage and outage not in self.created:
+        if self.stored_max_outage < outage < REUSE_BASE and outage not in self.created:
             self.created.add(outage)
             return None
         columns = ", ".join(f"[{c}]" for c in COLUMNS)
@@ -359,17 +376,28 @@ class SnapshotWriter:
         """
         known = self.active_bodies
         parsed = {text: parse_record(text) for text in bodies if text not in known}
+        # Only records new since the last snapshot can be stale: the ones before
+        # were judged then, and after a replay every record is new.
+        stale = count_stale(parsed.values(), when - REPLAY_AGE) if parsed else 0
+        replay = is_replay(len(bodies), stale)
         sid = self.next_snapshot
         self.next_snapshot += 1
+        self.times[sid] = when
         bucket = sid // BUCKET
         previous = self.active
+        if replay:
+            # A replay continues no run and starts none that the next snapshot continues.
+            known = {}
+            parsed = {text: parse_record(text) for text in bodies}
+            previous = {}
+            self.replaying = True
         current: dict[int, _Entry] = {}
         current_bodies: dict[bytes, _Entry] = {}
         customers = ignored = 0
         for text in bodies:
             entry = known.get(text)
             if entry is None:
-                entry = self._changed(parsed[text], sid, bucket, previous, current)
+                entry = self._changed(parsed[text], sid, when, bucket, previous, current)
                 if entry is None:
                     ignored += 1
                     continue
@@ -383,22 +411,39 @@ class SnapshotWriter:
             current[entry.outage] = entry
             current_bodies[text] = entry
             customers += entry.customers
-        for outage in previous.keys() - current.keys():
-            self.departed[outage] = previous[outage]
-        self.active = current
-        self.active_bodies = current_bodies
+        if replay:
+            self.replaying = False
+            for outage, entry in current.items():
+                self.departed.setdefault(outage, entry)
+            # The outages seen before the replay are what the next snapshot continues from.
+            self.departed.update(self.active)
+            self.active = {}
+            self.active_bodies = {}
+        else:
+            for outage in previous.keys() - current.keys():
+                self.departed[outage] = previous[outage]
+            self.active = current
+            self.active_bodies = current_bodies
         capped_feed = bool(bodies) and b'OUTAGE_ID"' in bodies[0]  # either ArcGIS layer
-        self.tail.add(Snapshot(sid, hash, when, title, len(current), customers, ignored), capped_feed)
+        self.tail.add(Snapshot(sid, hash, when, title, len(current), customers, ignored), capped_feed, stale)
         self.pending += 1 + len(parsed) // 16
         return sid
 
-    def _changed(self, record, sid: int, bucket: int, previous, current) -> _Entry | None:
-        outage = outage_id(record)
-        if outage is None or outage in current:
+    def _changed(self, record, sid: int, when: int, bucket: int, previous, current) -> _Entry | None:
+        number = outage_id(record)
+        if number is None:
+            return None
+        outage = self.reused.get(number, number)
+        if outage in current:
             return None
         values = normalise_record(record)
         entry = previous.get(outage)
         latest = entry if entry is not None else self._stored_latest(outage)
+        if latest is not None and self._is_new_outage(latest, values, when):
+            outage = self._reuse(number)
+            entry = latest = None
+        if latest is None and self.replaying:
+            self.replay_new.add(outage)
         if latest is not None and latest.values == values:
             version = latest.version
         else:
@@ -407,6 +452,32 @@ class SnapshotWriter:
             entry.run[_LAST] = sid
             return _Entry(outage, values, version, entry.run)
         return self._new_run(outage, values, version, sid, bucket)
+
+    def _is_new_outage(self, latest: _Entry, values: tuple, when: int) -> bool:
+        """Whether a number seen again is a new outage: last seen over REUSE_AFTER ago, and started anew."""
+        start, before = values[_START], latest.values[_START]
+        if start is None or before is None or start == before:
+            return False
+        if latest.run is not None:
+            seen = self._when(latest.run[_LAST])
+        else:
+            seen = self.conn.execute(
+                "select s.[when] from outages o join snapshots s on s.id = o.last_snapshot where o.id = ?",
+                (latest.outage,)).fetchone()[0]
+        return when - seen > REUSE_AFTER
+
+    def _when(self, sid: int) -> int:
+        when = self.times.get(sid)
+        if when is None:
+            when = self.conn.execute("select [when] from snapshots where id = ?", (sid,)).fetchone()[0]
+        return when
+
+    def _reuse(self, number: int) -> int:
+        """The outage id of the next outage that PG&E numbers `number`: k * REUSE_BASE + number."""
+        outage = (self.reused.get(number, number) // REUSE_BASE + 1) * REUSE_BASE + number
+        self.reused[number] = outage
+        self.created.add(outage)
+        return outage
 
     def _new_version(self, outage: int, values: tuple) -> int:
         version = self.next_version
@@ -428,8 +499,10 @@ class SnapshotWriter:
         return version
 
     def _new_run(self, outage: int, values: tuple, version: int, sid: int, bucket: int) -> _Entry:
-        run = [bucket, sid, version, sid, outage, sid - 1]
+        run = [bucket, sid, version, sid, outage, sid - 1, self.replaying]
         self.runs.append(run)
+        if self.replaying:
+            return _Entry(outage, values, version, run)
         update = self.outage_updates.get(outage)
         if update is None:
             self.outage_updates[outage] = [sid, None, None, None]
@@ -441,10 +514,16 @@ class SnapshotWriter:
         """Write everything since the last flush, and `last_commit`, in one transaction."""
         conn = self.conn
         counts: dict[int, list[int]] = {}
+        replayed: dict[int, list[int]] = {}
         for run in self.runs:
-            tally = counts.setdefault(run[_OUTAGE], [0, 0])
+            tally = (replayed if run[_REPLAYED] else counts).setdefault(run[_OUTAGE], [0, 0])
             tally[0] += run[_LAST] - run[_COUNTED]
             tally[1] = max(tally[1], run[_LAST])
+        # A replayed snapshot stretches no outage's life; an outage seen nowhere
+        # else still needs its row.
+        for outage, tally in replayed.items():
+            if outage in self.replay_new and outage not in counts:
+                counts[outage] = tally
         outage_rows = []
         for outage, (seen, last) in counts.items():
             first, values, low, high = self.outage_updates.get(outage) or (None, None, None, None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from zoneinfo import ZoneInfo
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import orjson
 
@@ -301,6 +301,22 @@ def outage_id(record: Any) -> int | None:
         return _to_int(raw)
     except (TypeError, ValueError):
         return None
+
+
+def count_stale(records: Iterable[Any], before: int) -> int:
+    """How many records of either era were last updated before `before` (Unix seconds)."""
+    stale = 0
+    for record in records:
+        if not isinstance(record, dict):
+            continue
+        raw = record.get("lastUpdateTime")
+        try:
+            updated = _to_int(raw) if raw is not None else _milliseconds(record.get("LAST_UPDATE"))
+        except (TypeError, ValueError):
+            continue
+        if updated is not None and updated < before:
+            stale += 1
+    return stale
 
 
 def _plan(mapping: dict[str, tuple[str, Callable[[Any], Any]]], arcgis: bool):

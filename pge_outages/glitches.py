@@ -1,8 +1,8 @@
 """Tell feed glitches from real change: flag suspect snapshots and weigh the rest.
 
 A snapshot is suspect when the feed most likely failed rather than the grid
-changed: it came back empty, it holds exactly a server's record cap, or it lost
-most outages for one scrape only. Suspect snapshots stay in the database as the
+changed: it came back empty, it holds exactly a server's record cap, it lost
+most outages for one scrape only, or it replayed old outages. Suspect snapshots stay in the database as the
 feed gave them; durations, customer-minutes and "probably ended" skip them.
 
 Customer-minutes weigh each trustworthy snapshot by the minutes until the next
@@ -21,15 +21,24 @@ DROP_FROM = 100  # a drop is judged only after a snapshot of at least this many 
 DROP_BELOW = 0.2  # ...to under this share of it
 DROP_RECOVERS = 0.5  # ...and back above this share in the next snapshot
 MAX_TAIL = 1000  # snapshots kept unsettled at most, in a long run of suspect ones
+# A replay: most outages last updated longer ago than any live outage ever was.
+# The stalest live last update in the real histories is 31 days, the longest
+# outage known (Oroville, after the 2020 North Complex fire) 66 days; the
+# August 2025 replay's were 548 days old.
+REPLAY_AGE = 180 * 24 * 3600
 
 
-def suspect_reason(count: int, reference: int | None, capped_feed: bool = True) -> str | None:
+def suspect_reason(count: int, reference: int | None, capped_feed: bool = True, stale: int = 0) -> str | None:
     """Why a snapshot of `count` outages is suspect, given the last trustworthy one's count.
 
     Only a feed served by a capped server (the ArcGIS one) can be 'capped': the
     legacy feed had no cap, and passes through 2,000 outages in a big storm.
     'drop' is provisional: `drop_confirmed` decides when the next snapshot comes.
+    `stale` outages were last updated more than REPLAY_AGE before the snapshot:
+    when they are most of it, the feed served an old snapshot again ('replay').
     """
+    if is_replay(count, stale):
+        return "replay"
     if reference is not None and count == 0 and reference >= EMPTY_AFTER:
         return "empty"
     if capped_feed and count in RECORD_CAPS:
@@ -37,6 +46,11 @@ def suspect_reason(count: int, reference: int | None, capped_feed: bool = True) 
     if reference is not None and reference >= DROP_FROM and count < DROP_BELOW * reference:
         return "drop"
     return None
+
+
+def is_replay(count: int, stale: int) -> bool:
+    """Whether a snapshot of `count` outages, `stale` of them last updated over REPLAY_AGE ago, is a replay."""
+    return stale * 2 > count
 
 
 def drop_confirmed(next_count: int, reference: int) -> bool:
@@ -110,7 +124,7 @@ class SnapshotTail:
                 return row
         return None
 
-    def add(self, snapshot: Snapshot, capped_feed: bool = True) -> None:
+    def add(self, snapshot: Snapshot, capped_feed: bool = True, stale: int = 0) -> None:
         """Flag a new snapshot, revise the one before it, and weigh the tail again."""
         rows = self.rows
         if rows:
@@ -123,7 +137,7 @@ class SnapshotTail:
         rows.append(snapshot)
         reference = self._trusted_before(len(rows) - 1)
         snapshot.suspect = suspect_reason(
-            snapshot.outage_count, None if reference is None else reference.outage_count, capped_feed
+            snapshot.outage_count, None if reference is None else reference.outage_count, capped_feed, stale
         )
         self._weigh()
         self._settle()
