@@ -13,15 +13,16 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 import requests
 
-from . import gitops
+from . import areas, gitops
 
 USER_AGENT = "pge-outages-scraper/0.1 (git scraping of public outage feeds)"
 
 Record = dict[str, Any]
+T = TypeVar("T")
 GetJson = Callable[[str, Mapping[str, str]], Any]
 """Fetch a URL with query parameters and return its parsed JSON, raising FeedError."""
 
@@ -102,6 +103,7 @@ class Feed:
     cause_key: str
     drop_keys: tuple[str, ...] = ()
     part_key: str | None = None
+    fetch_areas: Callable[[GetJson, str], dict[int, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,8 @@ class ScrapeResult:
     previous: list[Record] | None
     written: bool
     rechecked: bool
+    areas: dict[int, Any] | None = None
+    areas_written: bool = False
 
 
 def http_get_json(session: requests.Session, url: str, params: Mapping[str, str], timeout: float) -> Any:
@@ -194,12 +198,12 @@ def _ends_early(exc: json.JSONDecodeError, body: bytes) -> bool:
 
 
 def call_with_retry(
-    attempt: Callable[[], list[Record]],
+    attempt: Callable[[], T],
     policy: FetchPolicy,
     deadline: float,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-) -> list[Record]:
+) -> T:
     """Call attempt() until it succeeds, retrying transient FeedErrors with doubling backoff until the deadline.
 
     Example: call_with_retry(lambda: feed.fetch(get_json, url), FetchPolicy(), time.monotonic() + 60)
@@ -288,6 +292,35 @@ def fetch_records(
     return call_with_retry(attempt, policy, deadline, sleep, clock)
 
 
+def fetch_snapshot(
+    feed: Feed,
+    url: str,
+    session: requests.Session,
+    policy: FetchPolicy,
+    with_areas: bool,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[list[Record], dict[int, Any] | None]:
+    """The outages, and with_areas each one's simplified area, fetched together within policy.deadline.
+
+    Example: records, areas = fetch_snapshot(PGE.feeds["arcgis"], url, requests.Session(), FetchPolicy(), True)
+    """
+    deadline = clock() + policy.deadline
+
+    def get_json(request_url: str, params: Mapping[str, str]) -> Any:
+        timeout = max(0.01, min(policy.timeout, deadline - clock()))
+        return http_get_json(session, request_url, params, timeout)
+
+    def attempt() -> tuple[list[Record], dict[int, Any] | None]:
+        records = normalise_records(feed, url, feed.fetch(get_json, url))
+        if not with_areas or feed.fetch_areas is None:
+            return records, None
+        shapes = feed.fetch_areas(get_json, url)
+        return records, {outage: areas.simplify_area(shape) for outage, shape in shapes.items()}
+
+    return call_with_retry(attempt, policy, deadline, sleep, clock)
+
+
 def render_records(records: list[Record]) -> bytes:
     """The file format of the public history: a JSON list, indent=2, trailing newline.
 
@@ -357,26 +390,37 @@ def scrape_to_file(
     session: requests.Session,
     policy: FetchPolicy,
     sleep: Callable[[float], None] = time.sleep,
+    areas_output: Path | None = None,
 ) -> ScrapeResult:
     """Fetch a snapshot and write it to output when it differs; on any error the file is left as it was.
 
     Example: scrape_to_file(PGE.feeds["arcgis"], Path("outages.json"), url, requests.Session(), FetchPolicy())
     An empty feed replacing a non-empty file is only believed if a second fetch,
-    policy.recheck_delay seconds later, is empty too; otherwise the second fetch is used.
+    policy.recheck_delay seconds later, is empty too; otherwise the second fetch
+    is used. With areas_output, the outage areas are fetched in the same scrape
+    and written there, and a sudden lack of areas is checked the same way.
     """
     existing = read_output(output)
     previous = parse_snapshot(existing, str(output)) if existing is not None else None
-    records = fetch_records(feed, url, session, policy, sleep)
+    existing_areas = read_output(areas_output) if areas_output is not None else None
+    with_areas = areas_output is not None
+    records, shapes = fetch_snapshot(feed, url, session, policy, with_areas, sleep)
     rechecked = False
-    if emptied_parts(feed, previous, records):
+    if emptied_parts(feed, previous, records) or (with_areas and not shapes and areas.read_areas(existing_areas)):
         sleep(policy.recheck_delay)
-        records = fetch_records(feed, url, session, policy, sleep)
+        records, shapes = fetch_snapshot(feed, url, session, policy, with_areas, sleep)
         rechecked = True
     data = render_records(records)
+    areas_written = False
+    if areas_output is not None:
+        areas_data = areas.render_areas(shapes or {})
+        areas_written = areas_data != existing_areas
+        if areas_written:
+            write_atomically(areas_output, areas_data)
     written = data != existing
     if written:
         write_atomically(output, data)
-    return ScrapeResult(records, previous, written, rechecked)
+    return ScrapeResult(records, previous, written, rechecked, shapes, areas_written)
 
 
 def emptied_parts(feed: Feed, previous: list[Record] | None, records: list[Record]) -> bool:
@@ -443,7 +487,13 @@ def _describe_outage(feed: Feed, record: Record) -> str:
     return f"  {record_id(feed, record)} {place}: {count}, {cause}"
 
 
-def commit_message(feed: Feed, previous: list[Record] | None, records: list[Record], skip_ci: bool = False) -> str:
+def commit_message(
+    feed: Feed,
+    previous: list[Record] | None,
+    records: list[Record],
+    skip_ci: bool = False,
+    area_changes: str | None = None,
+) -> str:
     """A commit message: a one-line summary, the count per layer, then the added and removed outages.
 
     Example first line: "12 outages added, 3 removed, 40 changed; 1,702 outages, 88,537 customers affected"
@@ -463,6 +513,8 @@ def commit_message(feed: Feed, previous: list[Record] | None, records: list[Reco
     parts = _count_parts(feed, records)
     if parts:
         lines += ["", "; ".join(parts) + "."]
+    if area_changes:
+        lines += ["", area_changes]
     for title, group in (("Added:", changes.added), ("Removed:", changes.removed)):
         if group:
             lines += ["", title] + [_describe_outage(feed, record) for record in group]
@@ -486,24 +538,46 @@ def _count_parts(feed: Feed, records: list[Record]) -> list[str]:
 
 
 def commit_snapshot(
-    feed: Feed, output: Path, records: list[Record], identity: gitops.Identity, skip_ci: bool = False
+    feed: Feed,
+    output: Path,
+    records: list[Record],
+    identity: gitops.Identity,
+    skip_ci: bool = False,
+    areas_output: Path | None = None,
 ) -> str | None:
-    """Commit output in the repository that holds it if it differs from HEAD; return the new commit's hash.
+    """Commit output (and areas_output) in the repository that holds it if either differs from HEAD.
 
     Example: commit_snapshot(feed, Path("outages.json"), records, gitops.Identity("bot", "bot@example.com"))
-    The message compares with the committed version, so an earlier run's uncommitted write is described too.
+    Returns the new commit's hash, or None. The message compares with the
+    committed versions, so an earlier run's uncommitted write is described too.
     """
     repo = gitops.find_repo(output)
-    relative = gitops.relative_path(repo, output)
-    if not gitops.has_changes(repo, relative):
+    relatives = [gitops.relative_path(repo, output)]
+    if areas_output is not None:
+        relatives.append(gitops.relative_path(repo, areas_output))
+    if not gitops.has_changes(repo, *relatives):
         return None
-    committed = gitops.read_committed(repo, relative)
+    committed = gitops.read_committed(repo, relatives[0])
     try:
-        previous = parse_snapshot(committed, relative) if committed is not None else None
+        previous = parse_snapshot(committed, relatives[0]) if committed is not None else None
     except OutputError:
         previous = None  # a broken committed version: describe every outage as added
-    message = commit_message(feed, previous, records, skip_ci)
-    return gitops.commit_file(repo, relative, message, identity)
+    area_changes = None
+    if areas_output is not None:
+        area_changes = describe_area_changes(
+            areas.read_areas(gitops.read_committed(repo, relatives[1])),
+            areas.read_areas(read_output(areas_output)),
+        )
+    message = commit_message(feed, previous, records, skip_ci, area_changes)
+    return gitops.commit_files(repo, relatives, message, identity)
+
+
+def describe_area_changes(before: Mapping[int, str], after: Mapping[int, str]) -> str:
+    """"Areas: 2 added, 1 removed, 3 changed; 25 in all." for the body of a commit message."""
+    added = len(after.keys() - before.keys())
+    removed = len(before.keys() - after.keys())
+    changed = sum(before[key] != after[key] for key in before.keys() & after.keys())
+    return f"Areas: {added:,} added, {removed:,} removed, {changed:,} changed; {len(after):,} in all."
 
 
 def push_snapshot(
@@ -515,6 +589,8 @@ def push_snapshot(
     attempts: int,
     committed: bool,
     skip_ci: bool = False,
+    areas_output: Path | None = None,
+    areas_data: bytes | None = None,
 ) -> str:
     """Push the branch; when another run pushed first, redo our commit on top of theirs and try again.
 
@@ -525,7 +601,9 @@ def push_snapshot(
 
     def recommit() -> bool:
         write_atomically(output, render_records(records))
-        return commit_snapshot(feed, output, records, identity, skip_ci) is not None
+        if areas_output is not None and areas_data is not None:
+            write_atomically(areas_output, areas_data)
+        return commit_snapshot(feed, output, records, identity, skip_ci, areas_output) is not None
 
     gitops.push_with_rebase(repo, remote, identity, attempts, committed, recommit)
     return gitops.run_git(repo, "rev-parse", "HEAD").stdout.strip()

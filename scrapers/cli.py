@@ -79,6 +79,11 @@ def make_scrape_command(utility: Utility) -> click.Command:
         help="JSON file to write the snapshot to, e.g. outages.json.",
     )
     @click.option(
+        "--areas", type=click.Path(dir_okay=False, path_type=Path),
+        help="Also read the outage areas (polygons) and write them to this GeoJSON file, "
+        "e.g. outage-areas.geojson, committed with the outages.",
+    )
+    @click.option(
         "--feed", type=click.Choice(list(feeds)), default=utility.default_feed, show_default=True,
         help="Which of the utility's feed formats to fetch and write.",
     )
@@ -130,23 +135,29 @@ def make_scrape_command(utility: Utility) -> click.Command:
         help="Seconds to wait before fetching again when the feed suddenly reports no outages.",
     )
     def command(
-        output, feed, url, commit, push, skip_ci, remote, push_attempts, author_name, author_email,
+        output, areas, feed, url, commit, push, skip_ci, remote, push_attempts, author_name, author_email,
         timeout, attempts, backoff, deadline, recheck_delay,
     ):
         chosen = feeds[feed]
         policy = FetchPolicy(timeout, attempts, backoff, deadline, recheck_delay)
         identity = Identity(author_name, author_email)
         commit = commit or push
+        if areas is not None and chosen.fetch_areas is None:
+            raise click.BadParameter(f"the {feed} feed has no outage areas", param_hint="'--areas'")
         if commit:
             # Fail before fetching, so nothing is written that cannot be committed.
             try:
-                find_repo(output)
+                repo = find_repo(output)
+                if areas is not None and find_repo(areas) != repo:
+                    raise GitError(f"{areas} is not in the repository of {output}; they are committed together")
             except GitError as exc:
                 raise GitFailure(str(exc)) from None
         session = requests.Session()
         session.headers["User-Agent"] = USER_AGENT
         try:
-            result = scrape_to_file(chosen, output, url or chosen.default_url, session, policy)
+            result = scrape_to_file(
+                chosen, output, url or chosen.default_url, session, policy, areas_output=areas
+            )
         except FeedError as exc:
             raise click.ClickException(f"{exc}; {output} left unchanged") from None
         except OutputError as exc:
@@ -160,18 +171,25 @@ def make_scrape_command(utility: Utility) -> click.Command:
             f"{total:,} customer{'' if total == 1 else 's'} affected",
             "written" if result.written else "unchanged",
         ]
+        if areas is not None:
+            count_areas = len(result.areas or {})
+            parts.append(
+                f"{areas}: {count_areas:,} area{'' if count_areas == 1 else 's'}, "
+                + ("written" if result.areas_written else "unchanged")
+            )
         if result.rechecked:
             parts.append(
                 "refetched after an empty answer" if count else "empty feed confirmed by a second fetch"
             )
         if commit:
             try:
-                sha = commit_snapshot(chosen, output, result.records, identity, skip_ci)
+                sha = commit_snapshot(chosen, output, result.records, identity, skip_ci, areas)
                 parts.append(f"committed {sha[:12]}" if sha else "nothing to commit")
                 if push:
                     pushed = push_snapshot(
                         chosen, output, result.records, identity, remote, push_attempts,
-                        committed=sha is not None, skip_ci=skip_ci,
+                        committed=sha is not None, skip_ci=skip_ci, areas_output=areas,
+                        areas_data=areas.read_bytes() if areas is not None else None,
                     )
                     parts.append(f"pushed {pushed[:12]} to {remote}")
             except GitError as exc:

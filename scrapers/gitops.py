@@ -92,22 +92,23 @@ def read_committed(repo: Path, relative: str) -> bytes | None:
     return result.stdout if result.returncode == 0 else None
 
 
-def has_changes(repo: Path, relative: str) -> bool:
-    """Whether the working copy of the file differs from HEAD (new files count as changed).
+def has_changes(repo: Path, *relatives: str) -> bool:
+    """Whether the working copy of any of the files differs from HEAD (new files count as changed).
 
-    Example: has_changes(Path("."), "outages.json")
+    Example: has_changes(Path("."), "outages.json", "outage-areas.geojson")
     """
-    return bool(run_git(repo, "status", "--porcelain", "--", relative).stdout.strip())
+    return bool(run_git(repo, "status", "--porcelain", "--", *relatives).stdout.strip())
 
 
-def commit_file(repo: Path, relative: str, message: str, identity: Identity) -> str:
-    """Commit just this file with message as identity, leaving anything else staged alone; return the hash.
+def commit_files(repo: Path, relatives: list[str], message: str, identity: Identity) -> str:
+    """Commit just these files, in one commit, with message as identity, leaving anything else staged alone.
 
-    Example: commit_file(Path("."), "outages.json", "1 outage added, ...", Identity("bot", "bot@example.com"))
+    Example: commit_files(Path("."), ["outages.json"], "1 outage added, ...", Identity("bot", "bot@example.com"))
+    Returns the new commit's hash.
     """
-    run_git(repo, "add", "--", relative)
+    run_git(repo, "add", "--", *relatives)
     run_git(
-        repo, "commit", "--quiet", "--no-verify", "--message", message, "--", relative,
+        repo, "commit", "--quiet", "--no-verify", "--message", message, "--", *relatives,
         identity=identity,
     )
     return run_git(repo, "rev-parse", "HEAD").stdout.strip()

@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
+from .areas import AreaError, merge_areas, shape_from_rings
 from .base import (
     Feed,
     FeedCountMismatch,
@@ -33,6 +34,7 @@ URL_ENVVAR = "PGE_OUTAGES_URL"
 OUTAGE_LAYERS = {4: "OUTAGE_ID", 5: "F_OUTAGE_ID"}
 ID_KEYS = ("OUTAGE_ID", "F_OUTAGE_ID")
 LAYERS_KEY = "layers"
+AREAS_LAYER = 8  # the outage polygons: one or more rows per OUTAGE_ID
 PAGE_SIZE = 1000
 # A layer of a million outages would be a broken server, not a storm.
 MAX_PAGES = 1000
@@ -107,36 +109,28 @@ def count_arcgis(get_json: GetJson, url: str) -> int:
     return count
 
 
-def fetch_layer(get_json: GetJson, url: str, layer: int | None, page_size: int = PAGE_SIZE) -> list[Record]:
-    """Every outage of one layer, paged with resultOffset while exceededTransferLimit, as flat records.
+def fetch_pages(
+    get_json: GetJson, url: str, params: dict[str, str], page_size: int = PAGE_SIZE
+) -> list[tuple[Any, Any]]:
+    """Every feature of a layer with its page's spatialReference, paged while exceededTransferLimit.
 
-    Example: fetch_layer(get_json, MAPSERVER_URL + "/4/query", 4)[0]["OUTAGE_ID"] == 115258
+    Example: fetch_pages(get_json, MAPSERVER_URL + "/8/query", {"outFields": "OUTAGE_ID"})
     The pages must add up to the count query's total, so a capped page never
-    loses outages. Ids become integers and each record says its layer.
+    loses a feature.
     """
     expected = count_arcgis(get_json, url)
-    order = OUTAGE_LAYERS.get(layer, "OBJECTID") if layer is not None else "OBJECTID"
-    features: list[Any] = []
-    points: list[Callable[[Any], tuple[Any, Any]]] = []
+    features: list[tuple[Any, Any]] = []
     for _ in range(MAX_PAGES):
         page = query_arcgis(
             get_json,
             url,
-            {
-                "outFields": "*",
-                "returnGeometry": "true",
-                "outSR": str(WEB_MERCATOR),
-                "orderByFields": order,
-                "resultOffset": str(len(features)),
-                "resultRecordCount": str(page_size),
-            },
+            {**params, "resultOffset": str(len(features)), "resultRecordCount": str(page_size)},
         )
         batch = page.get("features")
         if not isinstance(batch, list):
             raise FeedInvalid(f"{url} returned no 'features' list")
-        project = _projection(url, page.get("spatialReference"))
-        features.extend(batch)
-        points.extend(project for _ in batch)
+        reference = page.get("spatialReference")
+        features.extend((feature, reference) for feature in batch)
         if not page.get("exceededTransferLimit"):
             break
         if not batch:
@@ -147,9 +141,20 @@ def fetch_layer(get_json: GetJson, url: str, layer: int | None, page_size: int =
         raise FeedCountMismatch(
             f"{url}: pages held {len(features):,} outages but the count query says {expected:,}"
         )
+    return features
+
+
+def fetch_layer(get_json: GetJson, url: str, layer: int | None, page_size: int = PAGE_SIZE) -> list[Record]:
+    """Every outage of one layer, as flat records with integer ids, each saying its layer.
+
+    Example: fetch_layer(get_json, MAPSERVER_URL + "/4/query", 4)[0]["OUTAGE_ID"] == 115258
+    """
+    order = OUTAGE_LAYERS.get(layer, "OBJECTID") if layer is not None else "OBJECTID"
+    params = {"outFields": "*", "returnGeometry": "true", "outSR": str(WEB_MERCATOR), "orderByFields": order}
+    features = fetch_pages(get_json, url, params, page_size)
     records = []
-    for number, (feature, project) in enumerate(zip(features, points), 1):
-        record = flatten_feature(url, number, feature, project)
+    for number, (feature, reference) in enumerate(features, 1):
+        record = flatten_feature(url, number, feature, _projection(url, reference))
         id_key = next((key for key in ID_KEYS if record.get(key) is not None), None)
         if id_key is None:
             expected_key = OUTAGE_LAYERS.get(layer) if layer is not None else None
@@ -165,16 +170,61 @@ def fetch_layer(get_json: GetJson, url: str, layer: int | None, page_size: int =
     return records
 
 
-def _projection(url: str, reference: Any) -> Callable[[Any], tuple[Any, Any]]:
-    """A function from a feature's geometry to Web Mercator (x, y), by the page's spatialReference."""
-    wkids = ()
+def areas_url(url: str) -> str:
+    """The query URL of the outage areas layer of the MapServer that url names.
+
+    Example: areas_url(MAPSERVER_URL) == MAPSERVER_URL + "/8/query"
+    """
+    parts = urlsplit(url)
+    path = re.sub(r"/\d+/query$", "", parts.path.rstrip("/"))
+    if not path.lower().endswith("/mapserver"):
+        raise URLError(f"{url} names no ArcGIS MapServer to read outage areas (layer {AREAS_LAYER}) from")
+    return urlunsplit(parts._replace(path=f"{path}/{AREAS_LAYER}/query"))
+
+
+def fetch_areas(get_json: GetJson, url: str, page_size: int = PAGE_SIZE) -> dict[int, Any]:
+    """Each outage's area from layer 8: its rows merged into one shape (WGS84), not yet simplified.
+
+    Example: fetch_areas(get_json, MAPSERVER_URL)[299896].area
+    The points are asked for in WGS84, and read by the spatialReference the
+    server says it answered in.
+    """
+    query = areas_url(url)
+    params = {"outFields": "OUTAGE_ID", "returnGeometry": "true", "outSR": "4326", "orderByFields": "OBJECTID"}
+    rows = []
+    for number, (feature, reference) in enumerate(fetch_pages(get_json, query, params, page_size), 1):
+        attributes = feature.get("attributes") if isinstance(feature, dict) else None
+        if not isinstance(attributes, dict):
+            raise FeedInvalid(f"{query}: feature {number} has no 'attributes'")
+        outage = outage_number(query, "OUTAGE_ID", attributes.get("OUTAGE_ID"), number, 0)
+        geometry = feature.get("geometry")
+        try:
+            shape = shape_from_rings(
+                geometry.get("rings") if isinstance(geometry, dict) else None,
+                to_wgs84=_wkid_kind(query, reference) == "mercator",
+            )
+        except AreaError as error:
+            raise FeedInvalid(f"{query}: area {number} (outage {outage}) has {error}") from None
+        rows.append((outage, shape))
+    return merge_areas(rows)
+
+
+def _wkid_kind(url: str, reference: Any) -> str:
+    wkids: tuple = ()
     if isinstance(reference, dict):
         wkids = tuple(reference.get(key) for key in ("latestWkid", "wkid") if reference.get(key) is not None)
-    if not wkids or any(wkid in WEB_MERCATOR_WKIDS for wkid in wkids):
-        return lambda geometry: (geometry.get("x"), geometry.get("y"))
     if any(wkid in WGS84_WKIDS for wkid in wkids):
-        return _wgs84_to_web_mercator
+        return "wgs84"
+    if not wkids or any(wkid in WEB_MERCATOR_WKIDS for wkid in wkids):
+        return "mercator"
     raise FeedInvalid(f"{url} answered in spatial reference {wkids[-1]}, neither Web Mercator nor WGS84")
+
+
+def _projection(url: str, reference: Any) -> Callable[[Any], tuple[Any, Any]]:
+    """A function from a feature's point to Web Mercator (x, y), by the page's spatialReference."""
+    if _wkid_kind(url, reference) == "wgs84":
+        return _wgs84_to_web_mercator
+    return lambda geometry: (geometry.get("x"), geometry.get("y"))
 
 
 def _wgs84_to_web_mercator(geometry: Any) -> tuple[Any, Any]:
@@ -266,6 +316,7 @@ ARCGIS = Feed(
     cause_key="OUTAGE_CAUSE",
     drop_keys=ARCGIS_VOLATILE_KEYS,
     part_key=LAYERS_KEY,
+    fetch_areas=fetch_areas,
 )
 
 LEGACY = Feed(

@@ -86,3 +86,43 @@ def layer_ids(features: list[dict]) -> set[int]:
 
 def customers(features: list[dict]) -> int:
     return sum(int(feature["attributes"]["EST_CUSTOMERS"] or 0) for feature in features)
+
+
+def _esri_rings(geometry: dict, project) -> list:
+    """A GeoJSON (Multi)Polygon's rings the ArcGIS way: outer rings clockwise, holes counter-clockwise."""
+    polygons = geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
+    rings = []
+    for polygon in polygons:
+        for number, ring in enumerate(polygon):
+            points = [list(project(x, y)) for x, y, *_ in ring]
+            signed = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(points, points[1:]))
+            clockwise = signed < 0
+            if clockwise != (number == 0):
+                points.reverse()
+            rings.append(points)
+    return rings
+
+
+def area_features(in_web_mercator: bool = False) -> list[dict]:
+    """Layer 8 at 2026-07-09 (28 rows for 25 outages) as an ArcGIS query answers with rings."""
+    project = to_web_mercator if in_web_mercator else (lambda x, y: (x, y))
+    return [
+        {"attributes": dict(feature["properties"]), "geometry": {"rings": _esri_rings(feature["geometry"], project)}}
+        for feature in load(FULL_FIELDS, "outages_l8.geojson")["features"]
+    ]
+
+
+def true_areas() -> dict[int, Any]:
+    """Each outage's area in the capture, merged, with the geometry library: what the simplified ones are held to."""
+    from shapely import union_all
+    from shapely.geometry import shape
+
+    shapes: dict[int, list] = {}
+    for feature in load(FULL_FIELDS, "outages_l8.geojson")["features"]:
+        shapes.setdefault(int(feature["properties"]["OUTAGE_ID"]), []).append(shape(feature["geometry"]))
+    return {outage: union_all(parts) for outage, parts in shapes.items()}
+
+
+def raw_geometry_bytes() -> int:
+    """The bytes of layer 8's geometry in the capture, as the server wrote it."""
+    return sum(len(json.dumps(f["geometry"])) for f in load(FULL_FIELDS, "outages_l8.geojson")["features"])

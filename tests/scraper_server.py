@@ -78,6 +78,7 @@ class FeedServer:
     layer_faults: dict[int, Reply] = field(default_factory=dict)
     blips: dict[int, int] = field(default_factory=dict)
     spatial_reference: dict[str, int] = field(default_factory=lambda: {"wkid": 102100, "latestWkid": 3857})
+    layer_references: dict[int, dict[str, int]] = field(default_factory=dict)
     max_record_count: int = 1000
     count_offset: int = 0
     legacy: Any = None
@@ -141,7 +142,7 @@ class FeedServer:
         page = {
             "displayFieldName": "OUTAGE_DEVICE_ID",
             "geometryType": "esriGeometryPoint",
-            "spatialReference": self.spatial_reference,
+            "spatialReference": self.layer_references.get(layer, self.spatial_reference),
             "features": features[offset : offset + size],
         }
         if offset + size < len(features):
