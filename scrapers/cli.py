@@ -46,7 +46,7 @@ def cli():
     Example:
 
     \b
-        python -m scrapers pge --output outages.json --commit --push
+        python -m scrapers pge --output outages.json --areas outage-areas.geojson --commit --push
     """
 
 

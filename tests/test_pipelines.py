@@ -23,7 +23,7 @@ ZIZMOR_CONFIG = ROOT / ".github" / "zizmor.yml"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.y*ml"))
 # No --skip-ci: on CircleCI, [skip ci] on the newest commit can also skip the
 # scheduled scrape; the test jobs leave scrape commits alone instead.
-SCRAPE_COMMAND = "python -m scrapers pge --output outages.json --commit --push"
+SCRAPE_COMMAND = "python -m scrapers pge --output outages.json --areas outage-areas.geojson --commit --push"
 DATA_FILES = ["outages.json", "outage-areas.geojson", "pge-outages.json"]
 EVERY_10_MINUTES = "*/10 * * * *"
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")

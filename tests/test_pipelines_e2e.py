@@ -145,6 +145,9 @@ def test_scrape_job_pushes_one_commit_per_change_and_none_when_unchanged(tmp_pat
         )
         # No --skip-ci: CircleCI's test job halts on a data-only commit instead.
         assert "[skip ci]" not in git(remote, "log", "-1", "--format=%B", "main")
+        # The areas file comes in the same commit (this server has no polygons).
+        assert git(remote, "show", "--name-only", "--format=", "main").split() == [
+            "outage-areas.geojson", "outages.json"]
 
         same = run_job(scrape_steps(ci), checkout, env)
         assert same.returncode == 0, same.output
