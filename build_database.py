@@ -1,6 +1,6 @@
 """Build or update a SQLite database from the git history of PG&E's outage feed.
 
-    python build_database.py REPO DB [--file PATH] [--branch REF] [--rebuild] [--silent]
+    python build_database.py REPO DB [--file PATH] [--areas-file PATH] [--branch REF] [--rebuild] [--silent]
 """
 
 from pge_outages.cli import build

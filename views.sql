@@ -1,6 +1,6 @@
 -- The views of the database: the one place they are defined.
--- version_runs are split into buckets of 64 snapshots (pge_outages/database.py, BUCKET),
--- so one snapshot's outages are one range of one index.
+-- version_runs and area_runs are split into buckets of 64 snapshots (pge_outages/database.py, BUCKET),
+-- so one snapshot's outages, or areas, are one range of one index.
 
 CREATE VIEW outage_snapshots AS
 SELECT
@@ -94,3 +94,34 @@ FROM snapshots s
 JOIN snapshots previous ON previous.id = s.id - 1
 WHERE s.seconds_since_previous > 1800;
 
+
+-- One row for every outage area in every snapshot it was in, like outage_snapshots:
+-- area_runs are bucketed the same way. Fast for one snapshot or one outage.
+CREATE VIEW area_snapshots AS
+SELECT
+    a.outage AS outage,
+    s.id AS snapshot,
+    a.geometry,
+    a.id AS area
+FROM snapshots s
+JOIN area_runs r
+    ON r.bucket = s.id / 64 AND r.first_snapshot <= s.id AND r.last_snapshot >= s.id
+JOIN areas a ON a.id = r.area;
+
+-- The outages of the latest snapshot that have an area, with the area as GeoJSON
+-- geometry text (the column name datasette-geojson-map draws). An area whose
+-- outage is not in that snapshot's outage file is left out. CROSS JOIN keeps the
+-- join order: from the snapshot's outages to their areas by index, never from
+-- each area run of a bucket to each version run of it.
+CREATE VIEW most_recent_areas AS
+SELECT
+    o.outage,
+    o.estCustAffected,
+    o.cause,
+    o.crewCurrentStatus,
+    a.geometry
+FROM outage_snapshots o
+CROSS JOIN areas a ON a.outage = o.outage
+CROSS JOIN area_runs r
+    ON r.area = a.id AND r.bucket = o.snapshot / 64 AND r.first_snapshot <= o.snapshot AND r.last_snapshot >= o.snapshot
+WHERE o.snapshot = (SELECT max(id) FROM snapshots);

@@ -2,6 +2,8 @@
 
 `build_database` checks everything it can before it writes anything, then
 adds the commits that are new since the last run, one transaction per batch.
+The areas file beside the outage file, where the history holds one, is read
+from the same commits.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ from pathlib import Path
 from typing import Callable
 
 from . import history
-from .database import SCHEMA_VERSION, UPGRADABLE, DatabaseError, SnapshotWriter, connect, create_schema, read_meta, table_names
+from .areas import AreaReader, InvalidAreas
+from .database import (
+    SCHEMA_VERSION, UPGRADABLE, DatabaseError, SnapshotWriter, connect, create_schema, read_meta, schema_is_current,
+    table_names,
+)
 from .feed import InvalidVersion, record_bodies, parse_version, split_records
 from .lock import writing
 
@@ -52,33 +58,38 @@ def build_database(
     on_start: Callable[[int], None] | None = None,
     on_commit: Callable[[], None] | None = None,
     wait: float = DEFAULT_WAIT,
+    areas_file: str | None = None,
 ) -> BuildResult:
-    """Add every commit of `file` on `branch` not yet in the database at `db_path`.
+    """Add every commit of `file` (or of `areas_file`) on `branch` not yet in the database at `db_path`.
 
-    Raises HistoryError, DatabaseError or HistoryRewritten, before writing
-    anything, when the repository, the file or the database will not do, and
-    DatabaseBusy when another build still writes the database after `wait`
-    seconds. `on_start` is told how many commits there are to read;
-    `on_commit` is called after each.
+    `areas_file` defaults to outage-areas.geojson beside `file`, read where the
+    history holds it. Raises HistoryError, DatabaseError or HistoryRewritten,
+    before writing anything, when the repository, the files or the database
+    will not do, and DatabaseBusy when another build still writes the database
+    after `wait` seconds. `on_start` is told how many commits there are to
+    read; `on_commit` is called after each.
     """
     started = time.perf_counter()
     repo = history.open_repo(repo_path)
     try:
         tip = history.resolve_branch(repo, branch)
         path = history.find_file(repo, tip, file)
+        areas = history.find_areas_file(repo, tip, areas_file, path)
         conn = connect(db_path)
         try:
             with writing(db_path, wait):
-                since = _check_database(conn, repo, db_path, path, tip, rebuild)
-                total = history.count_versions(repo, path, tip, since)
-                if since is not None and total == 0 and read_meta(conn).get("schema_version") == SCHEMA_VERSION:
+                since = _check_database(conn, repo, db_path, path, areas, tip, rebuild)
+                total = history.count_versions(repo, (path, areas), tip, since)
+                if since is not None and total == 0 and schema_is_current(read_meta(conn)):
                     return BuildResult(0, 0, 0, time.perf_counter() - started)
                 create_schema(conn, rebuild=rebuild)
                 if rebuild or since is None:
                     _start_meta(conn, repo_path, path)
+                with conn:
+                    conn.execute("insert or replace into _meta values ('areas_file', ?)", (areas,))
                 if on_start:
                     on_start(total)
-                result = _add_versions(conn, repo, path, tip, since, on_commit)
+                result = _add_versions(conn, repo, (path, areas), tip, since, on_commit)
         finally:
             conn.close()
     finally:
@@ -88,7 +99,7 @@ def build_database(
 
 
 def _check_database(
-    conn: sqlite3.Connection, repo, db_path: str | Path, path: str, tip: str, rebuild: bool
+    conn: sqlite3.Connection, repo, db_path: str | Path, path: str, areas: str, tip: str, rebuild: bool
 ) -> str | None:
     """The last commit the database holds, or None to start from the first; raise if it won't do.
 
@@ -117,6 +128,12 @@ def _check_database(
         raise DatabaseError(
             f"{db_path} was built from {meta.get('file')!r}, not {path!r}; "
             "use --rebuild to start over, or another database file"
+        )
+    # A database built before areas were read has no areas_file: it takes them from now on.
+    if meta.get("areas_file", areas) != areas:
+        raise DatabaseError(
+            f"{db_path} was built with the areas of {meta['areas_file']!r}, not {areas!r}; "
+            f"pass --areas-file {meta['areas_file']}, or use --rebuild to start over"
         )
     first = meta.get("first_commit")
     last = meta.get("last_commit")
@@ -148,44 +165,66 @@ def _start_meta(conn: sqlite3.Connection, repo_path: str | Path, path: str) -> N
         conn.execute("insert or replace into _meta values ('repository', ?)", (str(repo_path),))
 
 
-def _add_versions(conn, repo, path, tip, since, on_commit) -> BuildResult:
+def _add_versions(conn, repo, paths, tip, since, on_commit) -> BuildResult:
     # Parsed versions are large trees of short-lived dicts and lists, none of
     # them cyclic: the cycle collector would only rescan the live state again
     # and again, so it is paused for the build.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _read_versions(conn, repo, path, tip, since, on_commit)
+        return _read_versions(conn, repo, paths, tip, since, on_commit)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _read_versions(conn, repo, path, tip, since, on_commit) -> BuildResult:
+def _read_versions(conn, repo, paths, tip, since, on_commit) -> BuildResult:
+    """Add each commit as a snapshot, or a skipped version when its outage file is not a list of outages.
+
+    A commit that changed only the areas file is a snapshot too: the outage
+    file as it stands there, with the new areas. A broken areas file is
+    recorded in skipped_areas and the snapshot keeps the areas of the one before.
+    """
     writer = SnapshotWriter(conn)
+    reader = AreaReader()
     commits = snapshots = skipped = 0
     first_commit = None
     last = None
-    for version, blob in history.iter_file_contents(repo, path, tip, since):
+    bodies = None  # the records of the outage file as last read, while the file is unchanged
+    areas: list | None = None  # the areas of the areas file as last read; None: broken
+    for version, (blob, areas_blob), (blob_changed, areas_changed) in history.iter_contents(repo, paths, tip, since):
         if first_commit is None and since is None:
             first_commit = version.hash
             conn.execute("insert or replace into _meta values ('first_commit', ?)", (first_commit,))
         commits += 1
         last = version.hash
-        try:
-            if blob is None:
-                raise InvalidVersion("file deleted")
+        if areas_changed or commits == 1:
             try:
-                writer.add_snapshot(version.hash, version.when, version.title, split_records(blob))
+                areas = reader.read(areas_blob)
+            except InvalidAreas as reason:
+                areas = None
+                if areas_changed:
+                    writer.add_skipped_areas(version.hash, version.when, version.title, str(reason))
+        if blob_changed:
+            bodies = None
+        try:
+            if bodies is None:
+                if blob is None:
+                    raise InvalidVersion("file deleted")
+                bodies = split_records(blob)
+            try:
+                sid = writer.add_snapshot(version.hash, version.when, version.title, bodies)
             except InvalidVersion:
                 # A record that does not parse alone: parse the whole file, which
                 # says what is wrong with it or, if the split was fooled, reads it.
-                records = record_bodies(parse_version(blob))
-                writer.add_snapshot(version.hash, version.when, version.title, records)
+                bodies = record_bodies(parse_version(blob))
+                sid = writer.add_snapshot(version.hash, version.when, version.title, bodies)
         except InvalidVersion as reason:
+            bodies = None
             writer.add_skipped(version.hash, version.when, version.title, str(reason))
             skipped += 1
         else:
+            writer.add_areas(sid, areas)
             snapshots += 1
         if writer.pending >= BATCH_WEIGHT or commits % BATCH_COMMITS == 0:
             writer.flush(last)

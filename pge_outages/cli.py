@@ -14,12 +14,13 @@ from .lock import DatabaseBusy
 @click.argument("repo", type=click.Path(file_okay=False, path_type=str))
 @click.argument("db", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--file", "file", metavar="PATH", help="Path of the outage file in the repository (default: outages.json or pge-outages.json, whichever the history holds).")
+@click.option("--areas-file", metavar="PATH", help="Path of the outage areas file (default: outage-areas.geojson beside the outage file, if the history holds it).")
 @click.option("--branch", metavar="REF", help="Branch or commit to read (default: the repository's HEAD).")
 @click.option("--rebuild", is_flag=True, help="Drop what the database holds and build it again from the first commit.")
 @click.option("--silent", is_flag=True, help="Show no progress bar.")
 @click.option("--wait", type=click.FloatRange(min=0), default=DEFAULT_WAIT, show_default=True,
               help="Seconds to wait for another build of the same database to finish (0: give up at once).")
-def build(repo, db, file, branch, rebuild, silent, wait):
+def build(repo, db, file, areas_file, branch, rebuild, silent, wait):
     """Build or update a SQLite database from the git history of an outage feed file.
 
     Reruns add only the commits that are new since the last run.
@@ -43,7 +44,7 @@ def build(repo, db, file, branch, rebuild, silent, wait):
 
     try:
         result = build_database(repo, db, file=file, branch=branch, rebuild=rebuild,
-                                on_start=on_start, on_commit=on_commit, wait=wait)
+                                on_start=on_start, on_commit=on_commit, wait=wait, areas_file=areas_file)
     except (HistoryError, DatabaseError, HistoryRewritten) as error:
         raise click.ClickException(str(error))
     except DatabaseBusy as error:

@@ -4,7 +4,8 @@ Each distinct version of an outage is stored once, in `outage_versions`;
 `version_runs` says which consecutive snapshots each version was seen in, and
 the `outage_snapshots` view (views.sql) expands runs back into one row per
 outage per snapshot. Runs never cross a bucket of BUCKET snapshots, so finding
-the outages of one snapshot reads one bucket of one index.
+the outages of one snapshot reads one bucket of one index. Outage areas are
+stored the same way: each distinct area once in `areas`, its runs in `area_runs`.
 """
 
 from __future__ import annotations
@@ -135,9 +136,32 @@ CREATE TABLE IF NOT EXISTS version_runs (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS version_runs_version ON version_runs(version);
 CREATE INDEX IF NOT EXISTS outages_last_snapshot ON outages(last_snapshot);
+CREATE TABLE IF NOT EXISTS areas (
+    id INTEGER PRIMARY KEY,
+    outage INTEGER NOT NULL REFERENCES outages(id),
+    geometry TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS areas_outage ON areas(outage);
+CREATE TABLE IF NOT EXISTS area_runs (
+    bucket INTEGER NOT NULL,
+    first_snapshot INTEGER NOT NULL REFERENCES snapshots(id),
+    area INTEGER NOT NULL REFERENCES areas(id),
+    last_snapshot INTEGER NOT NULL REFERENCES snapshots(id),
+    PRIMARY KEY (bucket, first_snapshot, area)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS area_runs_area ON area_runs(area);
+CREATE TABLE IF NOT EXISTS skipped_areas (
+    hash TEXT PRIMARY KEY,
+    [when] INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
 """
 
 OUR_TABLES = (
+    "area_runs",
+    "areas",
+    "skipped_areas",
     "version_runs",
     "outage_versions",
     "outages",
@@ -180,6 +204,11 @@ def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
     if "_meta" not in table_names(conn):
         return {}
     return dict(conn.execute("select key, value from _meta"))
+
+
+def schema_is_current(meta: dict[str, str]) -> bool:
+    """Whether a database's tables and views are those this version creates."""
+    return meta.get("schema_version") == SCHEMA_VERSION and meta.get("views_sql") == VIEWS_SQL.read_text()
 
 
 def create_schema(conn: sqlite3.Connection, rebuild: bool = False) -> None:
@@ -279,6 +308,117 @@ class _Entry:
         self.customers = values[_CUSTOMERS] or 0
 
 
+class _Areas:
+    """The areas of the newest snapshot, and the rows of `areas` and `area_runs` not yet written.
+
+    An area is one outage's shape: the same outage with the same geometry text
+    is one row of `areas`, however often it comes and goes. Its runs are kept
+    like those of outage versions: [bucket, first_snapshot, area, last_snapshot].
+    """
+
+    def __init__(self, conn: sqlite3.Connection, last_snapshot: int):
+        self.conn = conn
+        self.next_id = (conn.execute("select max(id) from areas").fetchone()[0] or 0) + 1
+        # As for outages: a number above every stored one has no stored area.
+        self.stored_max_outage = conn.execute(
+            "select max(outage) from areas where outage < ?", (REUSE_BASE,)).fetchone()[0] or 0
+        self.last_snapshot = last_snapshot
+        # outage -> [area id, geometry, run] in the newest snapshot
+        self.active: dict[int, list] = {}
+        for bucket, first, last, outage, area, geometry in conn.execute(
+            """select r.bucket, r.first_snapshot, r.last_snapshot, a.outage, a.id, a.geometry
+            from area_runs r join areas a on a.id = r.area
+            where r.bucket = ? and r.last_snapshot = ?""",
+            (last_snapshot // BUCKET, last_snapshot),
+        ):
+            self.active[outage] = [area, geometry, [bucket, first, area, last]]
+        # outage -> {geometry: area id}, for the outages this batch touched
+        self.ids: dict[int, dict[str, int]] = {}
+        # The list of areas the newest snapshot was given, while it still describes `active`.
+        self.applied: list | None = None
+        self.applied_reuses = 0
+        self._reset_batch()
+
+    def _reset_batch(self) -> None:
+        self.new: list[tuple[int, int, str]] = []
+        self.runs: list[list] = [entry[2] for entry in self.active.values()]
+
+    def add(self, sid: int, areas: list | None, reused: dict[int, int], reuses: int) -> int:
+        """Record the areas of snapshot `sid`: (number, geometry) pairs, or None to keep the
+        areas of the snapshot before. `reused` maps the numbers PG&E used again to the
+        outage each means now, `reuses` counts them. Returns how many areas were new."""
+        if sid != self.last_snapshot + 1:
+            self.active = {}  # the snapshot before had no areas recorded
+            self.applied = None
+        self.last_snapshot = sid
+        bucket = sid // BUCKET
+        if areas is None or (areas is self.applied and reuses == self.applied_reuses):
+            # The same areas as the snapshot before, and numbers that still mean the same outages.
+            for entry in self.active.values():
+                run = entry[2]
+                if run[0] == bucket:
+                    run[3] = sid
+                else:
+                    entry[2] = self._new_run(bucket, sid, entry[0])
+            return 0
+        self.applied, self.applied_reuses = areas, reuses
+        before = len(self.new)
+        previous = self.active
+        current: dict[int, list] = {}
+        outage_for = reused.get
+        for number, geometry in areas:
+            outage = outage_for(number, number)
+            if outage in current:
+                continue  # several features of one outage: the first one counts
+            entry = previous.get(outage)
+            if entry is not None and entry[1] == geometry:
+                run = entry[2]
+                if run[0] == bucket:
+                    run[3] = sid
+                else:
+                    entry[2] = self._new_run(bucket, sid, entry[0])
+            else:
+                area = self._area_id(outage, geometry)
+                entry = [area, geometry, self._new_run(bucket, sid, area)]
+            current[outage] = entry
+        self.active = current
+        return len(self.new) - before
+
+    def _new_run(self, bucket: int, sid: int, area: int) -> list:
+        run = [bucket, sid, area, sid]
+        self.runs.append(run)
+        return run
+
+    def _area_id(self, outage: int, geometry: str) -> int:
+        known = self.ids.get(outage)
+        if known is None:
+            if self.stored_max_outage < outage < REUSE_BASE:
+                known = {}
+            else:
+                known = dict(self.conn.execute("select geometry, id from areas where outage = ?", (outage,)))
+            self.ids[outage] = known
+        area = known.get(geometry)
+        if area is None:
+            area = self.next_id
+            self.next_id += 1
+            known[geometry] = area
+            self.new.append((area, outage, geometry))
+        return area
+
+    def write(self) -> None:
+        """Write the batch's rows; the caller holds the transaction."""
+        self.conn.executemany("insert into areas values (?, ?, ?)", self.new)
+        self.conn.executemany("insert or replace into area_runs values (?, ?, ?, ?)", self.runs)
+
+    def written(self) -> None:
+        """Forget what the database now holds, keeping what the next snapshot needs."""
+        for _, outage, _ in self.new:
+            if self.stored_max_outage < outage < REUSE_BASE:
+                self.stored_max_outage = outage
+        self.ids = {outage: self.ids[outage] for outage in self.active if outage in self.ids}
+        self._reset_batch()
+
+
 # A run is a list [bucket, first_snapshot, version, last_snapshot, outage, counted_up_to,
 # replayed]: mutable, because the hot path extends it in place snapshot after
 # snapshot. A run of a replayed snapshot stands alone and counts for nothing.
@@ -317,6 +457,8 @@ class SnapshotWriter:
         self.active_bodies: dict[bytes, _Entry] = {}
         settled = conn.execute("select value from _meta where key = 'minutes_settled_before'").fetchone()
         self.minutes_settled_before = int(settled[0]) if settled else 1
+        self.areas = _Areas(conn, self.next_snapshot - 1)
+        self.reuses = 0  # numbers found reused by this writer, so areas know when to look again
         self._reset_batch()
 
     def _reset_batch(self) -> None:
@@ -325,6 +467,7 @@ class SnapshotWriter:
         self.versions: list[tuple] = []
         self.outage_updates: dict[int, list] = {}
         self.skipped: list[tuple] = []
+        self.skipped_areas: list[tuple] = []
         self.pending = 0
         self.replaying = False
 
@@ -368,6 +511,16 @@ class SnapshotWriter:
     def add_skipped(self, hash: str, when: int, title: str, reason: str) -> None:
         self.skipped.append((hash, when, title, reason))
         self.pending += 1
+
+    def add_skipped_areas(self, hash: str, when: int, title: str, reason: str) -> None:
+        self.skipped_areas.append((hash, when, title, reason))
+        self.pending += 1
+
+    def add_areas(self, sid: int, areas: list | None) -> None:
+        """Record the areas of snapshot `sid`, just added: (PG&E number, geometry) pairs, or
+        None to keep those of the snapshot before. Each number is the outage it means
+        in this snapshot, as the outages table has it."""
+        self.pending += self.areas.add(sid, areas, self.reused, self.reuses) // 16
 
     def add_snapshot(self, hash: str, when: int, title: str, bodies: list[bytes]) -> int:
         """Record one version of the file, given as its records' bodies, as the next snapshot.
@@ -477,6 +630,7 @@ class SnapshotWriter:
         outage = (self.reused.get(number, number) // REUSE_BASE + 1) * REUSE_BASE + number
         self.reused[number] = outage
         self.created.add(outage)
+        self.reuses += 1
         return outage
 
     def _new_version(self, outage: int, values: tuple) -> int:
@@ -556,6 +710,8 @@ class SnapshotWriter:
             conn.executemany(_UPSERT_OUTAGE, outage_rows)
             conn.executemany(_UPSERT_SNAPSHOT, [row.row() for row in self.tail.take_changed()])
             conn.executemany("insert into skipped_versions values (?, ?, ?, ?)", self.skipped)
+            self.areas.write()
+            conn.executemany("insert into skipped_areas values (?, ?, ?, ?)", self.skipped_areas)
             self._update_customer_minutes()
             conn.execute("insert or replace into _meta values ('last_commit', ?)", (last_commit,))
             conn.execute("COMMIT")
@@ -565,6 +721,7 @@ class SnapshotWriter:
         for run in self.runs:
             run[_COUNTED] = run[_LAST]
         self.minutes_settled_before = self.tail.settled_before
+        self.areas.written()
         self._reset_batch()
 
     def _update_customer_minutes(self) -> None:

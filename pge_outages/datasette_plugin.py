@@ -1,7 +1,8 @@
 """A Datasette plugin that keeps the pages of the expanded views fast.
 
-`outage_snapshots` is one row per outage per snapshot: millions of rows,
-cheap to read by snapshot or by outage, slow to count or facet whole. Unless a
+`outage_snapshots` is one row per outage per snapshot (`area_snapshots` one
+per area per snapshot): millions of rows, cheap to read by snapshot or by
+outage, slow to count or facet whole. Unless a
 request filters it by one of those, the plugin asks Datasette not to count or
 facet it, so the page shows its first rows at once.
 """
@@ -10,7 +11,7 @@ from urllib.parse import parse_qsl
 
 from datasette import hookimpl
 
-EXPANDED_VIEWS = ("outage_snapshots",)
+EXPANDED_VIEWS = ("outage_snapshots", "area_snapshots")
 CHEAP_FILTERS = ("snapshot", "outage")
 
 

@@ -1,4 +1,5 @@
-"""Walk the git history of one file: every commit that changed it, oldest first.
+"""Walk the git history of the outage file (and the areas file beside it): every
+commit that changed either, oldest first.
 
 Commits come from one `git log --raw`, blobs from one pipelined
 `git cat-file --batch`, both started through GitPython; nothing is ever
@@ -7,7 +8,9 @@ checked out.
 
 from __future__ import annotations
 
+import codecs
 import fcntl
+import posixpath
 import queue
 import subprocess
 import threading
@@ -18,6 +21,8 @@ from typing import Iterator
 import git
 
 DEFAULT_FILES = ("outages.json", "pge-outages.json")
+# The scraper commits each outage's area beside the outage file, in the same commits.
+DEFAULT_AREAS_FILE = "outage-areas.geojson"
 _NULL_SHA = "0" * 40
 
 
@@ -26,13 +31,13 @@ class HistoryError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class FileVersion:
-    """The file as one commit left it; `blob` is None where the commit deleted it."""
+class CommitVersion:
+    """One commit that changed some of the files: the new blob of each it changed (None where deleted)."""
 
     hash: str
     when: int
     title: str
-    blob_sha: str | None
+    blobs: dict[str, str | None]
 
 
 def open_repo(path: str | Path) -> git.Repo:
@@ -73,6 +78,18 @@ def find_file(repo: git.Repo, tip: str, file: str | None) -> str:
     raise HistoryError(f"neither {names} is in the history of {tip[:12]}; name the file with --file")
 
 
+def find_areas_file(repo: git.Repo, tip: str, file: str | None, outages: str) -> str:
+    """The path of the areas file: `file` if given (it must be in the history), else
+    DEFAULT_AREAS_FILE beside the outage file, which the history need not hold."""
+    if not file:
+        return posixpath.join(posixpath.dirname(outages), DEFAULT_AREAS_FILE)
+    if file == outages:
+        raise HistoryError(f"{file} is the outage file; the areas file is another one, such as {DEFAULT_AREAS_FILE}")
+    if not _exists(repo, f"{tip}:{file}") and not repo.git.log("-1", "--format=%H", tip, "--", file):
+        raise HistoryError(f"{file} is not in the history of {tip[:12]}")
+    return file
+
+
 def _exists(repo: git.Repo, spec: str) -> bool:
     try:
         repo.git.cat_file("-e", spec)
@@ -98,45 +115,53 @@ def is_ancestor(repo: git.Repo, ancestor: str, tip: str) -> bool:
     return True
 
 
-def _log_args(path: str, tip: str, since: str | None) -> list[str]:
+def _log_args(paths: tuple[str, ...], tip: str, since: str | None) -> list[str]:
     revisions = f"{since}..{tip}" if since else tip
-    return [revisions, "--first-parent", "--", path]
+    return [revisions, "--first-parent", "--", *paths]
 
 
-def count_versions(repo: git.Repo, path: str, tip: str, since: str | None = None) -> int:
-    """How many commits after `since` up to `tip` changed the file."""
-    return int(repo.git.rev_list("--count", *_log_args(path, tip, since)))
+def count_versions(repo: git.Repo, paths: tuple[str, ...], tip: str, since: str | None = None) -> int:
+    """How many commits after `since` up to `tip` changed any of the files."""
+    return int(repo.git.rev_list("--count", *_log_args(paths, tip, since)))
 
 
-def iter_file_versions(
-    repo: git.Repo, path: str, tip: str, since: str | None = None
-) -> Iterator[FileVersion]:
-    """Yield each commit after `since` up to `tip` that changed `path`, oldest first."""
+def _unquote(path: str) -> str:
+    # git writes a path with unusual characters C-quoted: "caf\303\251.json"
+    if path.startswith('"') and path.endswith('"'):
+        return codecs.escape_decode(path[1:-1].encode())[0].decode("utf-8", "replace")
+    return path
+
+
+def iter_commit_versions(
+    repo: git.Repo, paths: tuple[str, ...], tip: str, since: str | None = None
+) -> Iterator[CommitVersion]:
+    """Yield each commit after `since` up to `tip` that changed any of `paths`, oldest first."""
     process = repo.git.log(
         "--reverse",
         "--raw",
         "--no-abbrev",
         "--no-renames",
         "--format=%x00%H %ct %cI",
-        *_log_args(path, tip, since),
+        *_log_args(paths, tip, since),
         as_process=True,
     )
     header: list[str] | None = None
-    blob: str | None = None
+    blobs: dict[str, str | None] = {}
     try:
         for raw_line in process.stdout:
             line = raw_line.decode("utf-8", "replace").rstrip("\n")
             if line.startswith("\x00"):
                 if header is not None:
-                    yield FileVersion(header[0], int(header[1]), header[2], blob)
+                    yield CommitVersion(header[0], int(header[1]), header[2], blobs)
                 header = line[1:].split(" ")
-                blob = None
+                blobs = {}
             elif line.startswith(":"):
                 # ":100644 100644 <old> <new> M\tpath": the new blob, all zeros when deleted
-                new_sha = line.split("\t", 1)[0].split(" ")[3]
-                blob = None if new_sha == _NULL_SHA else new_sha
+                modes, path = line.split("\t", 1)
+                new_sha = modes.split(" ")[3]
+                blobs[_unquote(path)] = None if new_sha == _NULL_SHA else new_sha
         if header is not None:
-            yield FileVersion(header[0], int(header[1]), header[2], blob)
+            yield CommitVersion(header[0], int(header[1]), header[2], blobs)
         if process.proc.wait() != 0:
             error = process.stderr.read().decode("utf-8", "replace").strip()
             raise HistoryError(f"git log failed: {error}")
@@ -147,6 +172,7 @@ def iter_file_versions(
 
 
 _DONE = object()
+_KEEP = object()  # a file the commit did not change: the bytes stay those of the commit before
 _F_SETPIPE_SZ = 1031  # Linux: let git inflate a few versions ahead of the reader
 
 
@@ -157,10 +183,11 @@ def _widen_pipe(pipe) -> None:
         pass  # another system, or a lower limit: the default pipe works, a little slower
 
 
-def iter_file_contents(
-    repo: git.Repo, path: str, tip: str, since: str | None = None
-) -> Iterator[tuple[FileVersion, bytes | None]]:
-    """Yield each version with the file's bytes (None where deleted), oldest first.
+def iter_contents(
+    repo: git.Repo, paths: tuple[str, ...], tip: str, since: str | None = None
+) -> Iterator[tuple[CommitVersion, tuple[bytes | None, ...], tuple[bool, ...]]]:
+    """Yield each commit that changed any of `paths`, oldest first, with every path's bytes
+    at that commit (None where absent) and whether the commit changed it.
 
     One `git cat-file --batch` process serves every blob. A thread walks the
     log and queues the requests, so git inflates the next versions on one core
@@ -172,12 +199,23 @@ def iter_file_contents(
 
     def request_all() -> None:
         try:
-            for count, version in enumerate(iter_file_versions(repo, path, tip, since), 1):
-                requested.put(version)
-                if version.blob_sha is not None:
-                    cat.stdin.write(version.blob_sha.encode() + b"\n")
-                    if count % 32 == 0:
-                        cat.stdin.flush()
+            before = since  # only the first commit reads unchanged files, at `since`
+            for count, version in enumerate(iter_commit_versions(repo, paths, tip, since), 1):
+                specs = []
+                for path in paths:
+                    if path in version.blobs:
+                        specs.append(version.blobs[path])
+                    elif before is not None:
+                        specs.append(f"{before}:{path}")
+                    else:
+                        specs.append(_KEEP)
+                before = None
+                requested.put((version, specs))
+                for spec in specs:
+                    if spec is not None and spec is not _KEEP:
+                        cat.stdin.write(spec.encode() + b"\n")
+                if count % 32 == 0:
+                    cat.stdin.flush()
             requested.put(_DONE)
         except BrokenPipeError:  # the caller stopped early and ended cat-file
             requested.put(_DONE)
@@ -192,24 +230,37 @@ def iter_file_contents(
     requester = threading.Thread(target=request_all, name="request-history", daemon=True)
     requester.start()
     read, readline = cat.stdout.read, cat.stdout.readline
+    contents: list[bytes | None] = [None] * len(paths)
     finished = False
     try:
         while True:
-            version = requested.get()
-            if version is _DONE:
+            item = requested.get()
+            if item is _DONE:
                 finished = True
                 return
-            if isinstance(version, BaseException):
-                raise version
-            if version.blob_sha is None:
-                yield version, None
-                continue
-            header = readline().split()
-            if len(header) != 3:
-                raise HistoryError(f"blob {version.blob_sha} of commit {version.hash} is missing from the repository")
-            blob = read(int(header[2]))
-            read(1)  # the newline after each object
-            yield version, blob
+            if isinstance(item, BaseException):
+                raise item
+            version, specs = item
+            changed = []
+            for index, spec in enumerate(specs):
+                changed.append(paths[index] in version.blobs)
+                if spec is _KEEP:
+                    continue
+                if spec is None:
+                    contents[index] = None
+                    continue
+                header = readline()
+                if header.endswith(b" missing\n"):
+                    if ":" not in spec:  # a blob of the commit itself must be there
+                        raise HistoryError(f"blob {spec} of commit {version.hash} is missing from the repository")
+                    contents[index] = None  # the file is not in the commit the walk starts after
+                    continue
+                fields = header.split()
+                if len(fields) != 3:
+                    raise HistoryError(f"blob {spec} of commit {version.hash} is missing from the repository")
+                contents[index] = read(int(fields[2]))
+                read(1)  # the newline after each object
+            yield version, tuple(contents), tuple(changed)
     finally:
         if not finished:  # the caller stopped early: end cat-file, which ends the requester
             cat.proc.kill()

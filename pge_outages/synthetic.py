@@ -3,7 +3,8 @@
 Outages start, change customers and crew status, and end; a few storms bring
 many at once; every outage lies in PG&E's territory. Three eras of the feed:
 `legacy` (2019-2022), `arcgis` (2024, layer 5 only) and `today` (from December
-2025: layers 4 and 5, most outages in layer 4 with only a Web Mercator point).
+2025: layers 4 and 5, most outages in layer 4 with only a Web Mercator point,
+and outage-areas.geojson beside outages.json with each layer-4 outage's area).
 The same seed always gives the same history, byte for byte. Commits are
 streamed through `git fast-import`, so 60,000 of them take about a minute.
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import posixpath
 import random
 import subprocess
 import time
@@ -88,6 +90,11 @@ PLANNED_CHANCE = 0.03
 LAYER_5_CHANCE = 1 / 50
 BOTH_LAYERS_CHANCE = 1 / 250
 BROKEN_KINDS = ("html", "truncated", "empty", "error", "object", "deleted")
+# Today the scraper also commits each layer-4 outage's area, in the same commits.
+AREAS_FILE = "outage-areas.geojson"
+RESHAPE_CHANCE = 0.02  # per outage and scrape: PG&E draws its area again
+MISSING_CHANCE = 0.004  # per outage and scrape: its area drops out of the feed...
+MISSING_SCRAPES = (1, 4)  # ...for this many scrapes
 
 
 class _Outage:
@@ -225,6 +232,52 @@ class _Outage:
         return self.text
 
 
+class _AreaMaker:
+    """Draws the areas of today's feed, from an rng of its own so outages.json keeps its bytes."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+        self.lines: dict[int, str] = {}
+        self.missing_until: dict[int, int] = {}
+
+    def version(self, tick: int, active: dict[int, _Outage]) -> bytes:
+        """The areas file at this scrape: one feature per line, sorted by outage number."""
+        rng = self.rng
+        lines, missing_until = {}, {}
+        for number, outage in active.items():
+            if 4 not in outage.layers:
+                continue  # layer 5 holds the outages without an area
+            line = self.lines.get(number)
+            if line is None or rng.random() < RESHAPE_CHANCE:
+                line = self._feature(outage)
+            lines[number] = line
+            until = self.missing_until.get(number, 0)
+            if until <= tick and rng.random() < MISSING_CHANCE:
+                until = tick + rng.randint(*MISSING_SCRAPES)
+            if until > tick:
+                missing_until[number] = until
+        self.lines, self.missing_until = lines, missing_until
+        shown = [line for number, line in lines.items() if number not in missing_until]
+        body = ",\n".join(shown) + "\n" if shown else ""
+        return ('{"type": "FeatureCollection", "features": [\n' + body + "]}\n").encode()
+
+    def _feature(self, outage: _Outage) -> str:
+        """A small polygon around the outage's point: a handful of vertices, counterclockwise."""
+        rng = self.rng
+        corners = rng.randint(4, 7)
+        size = rng.uniform(0.002, 0.006) * (1 + math.log10(outage.customers))
+        stretch = 1 / math.cos(math.radians(outage.latitude))
+        ring = []
+        for corner in range(corners):
+            angle = 2 * math.pi * (corner + rng.uniform(-0.3, 0.3)) / corners
+            radius = size * rng.uniform(0.6, 1.2)
+            ring.append([round(outage.longitude + radius * stretch * math.cos(angle), 5),
+                         round(outage.latitude + radius * math.sin(angle), 5)])
+        ring.append(ring[0])
+        return json.dumps({"type": "Feature", "properties": {"OUTAGE_ID": outage.number},
+                           "geometry": {"type": "Polygon", "coordinates": [ring]}})
+
+
 def _iso_text(seconds: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
@@ -252,6 +305,13 @@ def iter_versions(commits: int, era: str = "today", seed: int = 1, outages: int 
     `outages` is the typical number of outages in a snapshot; `broken` is how
     many versions are replaced by a broken one (HTML, truncated JSON, ...).
     """
+    for when, message, blob, _ in iter_scrapes(commits, era, seed, outages, storms, broken, start):
+        yield when, message, blob
+
+
+def iter_scrapes(commits: int, era: str = "today", seed: int = 1, outages: int = 40,
+                 storms: int = 3, broken: int = 0, start: int | None = None):
+    """Like iter_versions, with the areas file's bytes after the outage file's (None before today's era)."""
     if era not in ERAS:
         raise ValueError(f"unknown era {era!r}: choose one of {', '.join(ERAS)}")
     start = STARTS[era] if start is None else start
@@ -262,6 +322,7 @@ def iter_versions(commits: int, era: str = "today", seed: int = 1, outages: int 
     broken_ticks = random.Random(seed + 2).sample(range(1, commits), min(broken, commits - 1))
     broken_at = {tick: BROKEN_KINDS[i % len(BROKEN_KINDS)] for i, tick in enumerate(broken_ticks)}
     today_rng = random.Random(seed + 3)
+    areas = _AreaMaker(random.Random(seed + 4)) if era == "today" else None
     # Arrivals balance departures at `outages` open outages on a calm day.
     arrival_rate = outages / (CALM_HOURS * 3600 / INTERVAL + 1)
     active: dict[int, _Outage] = {}
@@ -289,11 +350,12 @@ def iter_versions(commits: int, era: str = "today", seed: int = 1, outages: int 
         body = ",\n".join(outage.dumped(era) for outage in active.values())
         text = "[\n" + body + "\n]\n" if body else "[]\n"
         message = f"{added} outages added, {removed} removed, {changed} changed"
+        areas_blob = areas.version(tick, active) if areas is not None else None
         kind = broken_at.get(tick)
         if kind is not None:
-            yield now, f"broken version: {kind}", _broken_blob(kind, text)
+            yield now, f"broken version: {kind}", _broken_blob(kind, text), areas_blob
         else:
-            yield now, message, text.encode()
+            yield now, message, text.encode(), areas_blob
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
@@ -307,23 +369,29 @@ def _poisson(rng: random.Random, mean: float) -> int:
 def generate_history(path: str | Path, commits: int = 500, era: str = "today", seed: int = 1,
                      outages: int = 40, storms: int = 3, broken: int = 0,
                      start: int | None = None, file: str | None = None) -> Path:
-    """Write a synthetic history of `commits` commits into a new git repository at `path`."""
+    """Write a synthetic history of `commits` commits into a new git repository at `path`.
+
+    Today's era also writes the areas file, AREAS_FILE beside the outage file.
+    """
     path = Path(path)
     if path.exists() and any(path.iterdir()):
         raise FileExistsError(f"{path} already exists and is not empty")
     path.mkdir(parents=True, exist_ok=True)
     subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
     file = file or FILES[era]
+    areas_file = posixpath.join(posixpath.dirname(file), AREAS_FILE).encode()
     importer = subprocess.Popen(
         ["git", "fast-import", "--quiet", "--done"], cwd=path, stdin=subprocess.PIPE
     )
     write = importer.stdin.write
     try:
-        for when, message, blob in iter_versions(commits, era, seed, outages, storms, broken, start):
+        for when, message, blob, areas in iter_scrapes(commits, era, seed, outages, storms, broken, start):
             encoded = message.encode()
             write(b"commit refs/heads/main\n")
             write(b"committer pge-outages bot <bot@example.com> %d -0700\n" % when)
             write(b"data %d\n%s\n" % (len(encoded), encoded))
+            if areas is not None:
+                write(b"M 100644 inline %s\ndata %d\n%s\n" % (areas_file, len(areas), areas))
             if blob is None:
                 write(b"D %s\n\n" % file.encode())
             else:
@@ -358,7 +426,8 @@ def main(path, era, commits, seed, outages, storms, broken):
         generate_history(path, commits, era, seed, outages, storms, broken)
     except FileExistsError as error:
         raise click.ClickException(str(error))
-    click.echo(f"{commits:,} commits of {FILES[era]} written to {path}")
+    files = FILES[era] + (f" and {AREAS_FILE}" if era == "today" else "")
+    click.echo(f"{commits:,} commits of {files} written to {path}")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ CHART_FRAGMENT = (
     "&g.y_column=customers_affected&g.y_type=quantitative"
 )
 MARKERS = ".leaflet-marker-icon, .marker-cluster"
+# datasette-geojson-map draws each area as one SVG path in Leaflet's overlay pane.
+AREAS = ".leaflet-overlay-pane path"
 CHART = ".vega-embed canvas, .vega-embed svg"
 # Everything but the server under test is refused: no test depends on the internet.
 _NOT_LOCAL = re.compile(r"^(?!https?://127\.0\.0\.1[:/])")
@@ -80,6 +82,15 @@ def open_map(page, url: str, timeout: float = 20_000) -> int:
         """icons => icons.reduce((total, icon) => total +
             (icon.classList.contains("marker-cluster") ? parseInt(icon.textContent, 10) : 1), 0)""",
     )
+
+
+def open_area_map(page, url: str, timeout: float = 20_000) -> int:
+    """Open a page with a map of areas (a geometry column); return how many areas it drew."""
+    page.goto(url)
+    page.wait_for_selector(AREAS, timeout=timeout)
+    page.wait_for_load_state("networkidle")
+    # A drawn polygon has an outline: a path whose `d` is more than a move.
+    return page.eval_on_selector_all(AREAS, "paths => paths.filter(p => /L/.test(p.getAttribute('d') || '')).length")
 
 
 def open_chart(page, url: str, timeout: float = 20_000) -> int:

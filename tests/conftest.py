@@ -30,23 +30,39 @@ def commit_versions(repo: Path, versions: list, file: str = "outages.json", star
     """Commit each version of `file` in turn: a list or dict is written as indented
     JSON, bytes as they are, None deletes the file. Commits are ten minutes apart
     unless `times` gives each one's Unix time. Returns the commit hashes."""
+    return commit_files(repo, [{file: version} for version in versions], start, times)
+
+
+def commit_files(repo: Path, commits: list[dict], start: int | None = None,
+                 times: list[int] | None = None) -> list[str]:
+    """Commit several files at once, one commit per {path: version} (a version as
+    commit_versions takes it); a path a commit leaves out stays as it was."""
     hashes = []
     count = int(git(repo, "rev-list", "--count", "--all") or 0)
     start = FIRST_COMMIT_TIME if start is None else start
-    for i, version in enumerate(versions):
-        path = repo / file
-        if version is None:
-            git(repo, "rm", "-q", file)
-        else:
-            data = version if isinstance(version, bytes) else (json.dumps(version, indent=2) + "\n").encode()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            git(repo, "add", file)
+    for i, files in enumerate(commits):
+        for file, version in files.items():
+            path = repo / file
+            if version is None:
+                git(repo, "rm", "-q", file)
+            else:
+                data = version if isinstance(version, bytes) else (json.dumps(version, indent=2) + "\n").encode()
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+                git(repo, "add", file)
         when = f"{times[i] if times else start + (count + i) * 600} -0700"
         git(repo, "commit", "-q", "--allow-empty", "-m", f"version {count + i + 1}",
             env={"GIT_COMMITTER_DATE": when, "GIT_AUTHOR_DATE": when})
         hashes.append(git(repo, "rev-parse", "HEAD"))
     return hashes
+
+
+def areas_file(areas: dict[int, dict]) -> bytes:
+    """The scraper's outage-areas.geojson: {outage number: GeoJSON geometry}, one feature per line."""
+    lines = [json.dumps({"type": "Feature", "properties": {"OUTAGE_ID": number}, "geometry": geometry})
+             for number, geometry in sorted(areas.items())]
+    body = ",\n".join(lines) + "\n" if lines else ""
+    return ('{"type": "FeatureCollection", "features": [\n' + body + "]}\n").encode()
 
 
 def make_repo(path: Path, versions: list, file: str = "outages.json", times: list[int] | None = None) -> Path:

@@ -4,6 +4,7 @@ answers with the rows that the git history itself says it should.
 Expected rows are read straight from the blobs with the json module, not
 through the builder, on a synthetic history with broken scrapes, a two-hour
 hole in the scraper's coverage and an empty scrape, a glitch of the feed.
+The last scrapes have outage areas too (tests/test_areas.py checks those).
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ import yaml
 from datasette.app import Datasette
 
 from browser import CHART_FRAGMENT, METADATA, SERVE_SETTINGS
-from conftest import commit_versions, git
+from conftest import areas_file, commit_files, git
 from pge_outages.build import build_database
 from pge_outages.database import OUR_TABLES, VIEWS_SQL
+from pge_outages.datasette_plugin import EXPANDED_VIEWS
 from pge_outages.synthetic import generate_history
 
 FILE = "outages.json"
@@ -93,18 +95,26 @@ def read_scrapes(repo: Path) -> tuple[list[Scrape], list[int]]:
     return scrapes, skipped
 
 
+def _square(longitude: float, latitude: float, size: float = 0.01) -> dict:
+    east, north = round(longitude + size, 5), round(latitude + size, 5)
+    ring = [[longitude, latitude], [east, latitude], [east, north], [longitude, north], [longitude, latitude]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
 @pytest.fixture(scope="module")
 def history(tmp_path_factory) -> History:
     base = tmp_path_factory.mktemp("browsing")
     repo = generate_history(base / "history", commits=300, era="arcgis", seed=7, broken=4)
     scrapes, _ = read_scrapes(repo)
-    # The scraper comes back after a two-hour hole, an outage ends, the feed
-    # glitches once (an empty list) and another outage ends.
+    # The scraper comes back after a two-hour hole, now writing outage areas
+    # too, an outage ends, the feed glitches once (an empty list) and another
+    # outage ends.
     last = list(scrapes[-1].records.values())
     assert len(last) >= 20, "an empty list is a glitch only after 20 outages or more"
     commits = int(git(repo, "rev-list", "--count", "HEAD"))
     start = int(git(repo, "log", "-1", "--format=%ct")) + GAP - commits * 600
-    commit_versions(repo, [last[1:], [], last[2:]], FILE, start=start)
+    areas = areas_file({r["F_OUTAGE_ID"]: _square(r["OUTAGE_LONGITUDE"], r["OUTAGE_LATITUDE"]) for r in last})
+    commit_files(repo, [{FILE: last[1:], "outage-areas.geojson": areas}, {FILE: []}, {FILE: last[2:]}], start=start)
     db = base / "outages.db"
     build_database(repo, db)
     scrapes, skipped = read_scrapes(repo)
@@ -179,9 +189,9 @@ def overlapping(scrapes: list[Scrape], start: int, end: int) -> set[int]:
 
 
 @pytest.mark.asyncio
-async def test_both_plugins_are_installed(ds):
+async def test_the_map_and_chart_plugins_are_installed(ds):
     plugins = {p["name"] for p in await get_json(ds, "/-/plugins.json")}
-    assert {"datasette-vega", "datasette-cluster-map"} <= plugins
+    assert {"datasette-vega", "datasette-cluster-map", "datasette-geojson-map"} <= plugins
 
 
 def test_every_table_view_and_column_is_described(history):
@@ -220,9 +230,9 @@ async def test_every_table_and_view_answers(ds, history, name):
     conn = sqlite3.connect(history.db)
     count = conn.execute(f"select count(*) from [{name}]").fetchone()[0]
     conn.close()
-    # outage_snapshots unfiltered is shown without counting (pge_outages/datasette_plugin.py)
-    assert data["filtered_table_rows_count"] == (None if name == "outage_snapshots" else count)
-    assert len(data["rows"]) == min(count, 100)
+    # outage_snapshots and area_snapshots unfiltered are shown without counting (pge_outages/datasette_plugin.py)
+    assert data["filtered_table_rows_count"] == (None if name in EXPANDED_VIEWS else count)
+    assert len(data["rows"]) == min(count, DATABASE["tables"][name].get("size", 100))
 
 
 @pytest.mark.asyncio
@@ -415,6 +425,19 @@ async def test_pages_with_latitude_and_longitude_get_a_map(ds, path):
     assert "/-/static-plugins/datasette_vega/" in text
     has_map = "datasette-cluster-map.js" in text
     assert has_map == ({"latitude", "longitude"} <= set(columns))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("path", [f"/outages/{n}" for n in TABLES + VIEWS + list(QUERIES)])
+async def test_pages_with_a_geometry_get_a_map_of_areas(ds, path):
+    columns = (await get_json(ds, path + ".json"))["columns"]
+    text = await get_html(ds, path)
+    has_map = "/-/static-plugins/datasette-geojson-map/map.js" in text
+    assert has_map == ("geometry" in columns)
+    if has_map:
+        drawn = (await ds.client.get(path + ".geojson")).json()
+        assert drawn["type"] == "FeatureCollection" and drawn["features"]
+        assert {f["geometry"]["type"] for f in drawn["features"]} == {"Polygon"}
 
 
 @pytest.mark.asyncio

@@ -1,7 +1,7 @@
 """The map and the chart render in a real browser: Debian's headless Chromium,
 driven by Playwright, against a real Datasette server on 127.0.0.1.
 
-Map tiles come from the internet and are refused; markers must render anyway.
+Map tiles come from the internet and are refused; markers and areas must render anyway.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 import pytest
 
 from browser import (
-    CHART_FRAGMENT, INSTALL_CHROMIUM, chromium_page, find_chromium, open_chart, open_map, running_datasette,
+    CHART_FRAGMENT, INSTALL_CHROMIUM, chromium_page, find_chromium, open_area_map, open_chart, open_map,
+    running_datasette,
 )
 from pge_outages.build import build_database
 from pge_outages.synthetic import generate_history
@@ -40,6 +41,21 @@ def database(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(chromium, database):
     with running_datasette(database) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def areas_database(tmp_path_factory):
+    """Today's feed, with outage-areas.geojson beside outages.json."""
+    base = tmp_path_factory.mktemp("browser-areas")
+    repo = generate_history(base / "history", commits=300, era="today", outages=60, seed=3)
+    build_database(repo, base / "outages.db")
+    return base / "outages.db"
+
+
+@pytest.fixture(scope="module")
+def areas_server(chromium, areas_database):
+    with running_datasette(areas_database) as url:
         yield url
 
 
@@ -75,3 +91,29 @@ def test_chart_of_customers_over_time_is_drawn(chromium, server, tmp_path):
         empty = open_chart(page, f"{server}/outages/customers_over_time{no_column}")
     assert empty == 0
     assert coloured > 200
+
+
+def test_map_of_the_latest_areas_draws_every_polygon(chromium, areas_server, areas_database, tmp_path):
+    count = _row(areas_database, "select count(*) from most_recent_areas")[0]
+    assert count > 20
+    with chromium_page(chromium) as page:
+        drawn = open_area_map(page, f"{areas_server}/outages/most_recent_areas")
+        page.screenshot(path=tmp_path / "most_recent_areas.png", full_page=True)
+        # Its own map, not the cluster map of points: the view has no latitude and longitude.
+        assert page.query_selector_all(".leaflet-marker-icon") == []
+    assert drawn == count
+
+
+def test_map_of_areas_at_a_moment(chromium, areas_server, areas_database, tmp_path):
+    title = _row(areas_database, "select title from snapshots where id = 150")[0]
+    conn = sqlite3.connect(areas_database)
+    try:
+        count = conn.execute(
+            "select count(*) from area_snapshots a join outage_snapshots o on o.snapshot = a.snapshot "
+            "and o.outage = a.outage where a.snapshot = 150").fetchone()[0]
+    finally:
+        conn.close()
+    with chromium_page(chromium) as page:
+        drawn = open_area_map(page, f"{areas_server}/outages/areas_at?{urlencode({'at': title})}")
+        page.screenshot(path=tmp_path / "areas_at.png", full_page=True)
+    assert drawn == count > 0

@@ -18,6 +18,10 @@ from pge_outages.datasette_plugin import needs_nocount
         ("/outages/outage_snapshots", "outage__exact=7&_size=5", False),
         ("/outages/outages", "", False),
         ("/outages/most_recent_snapshot", "", False),
+        ("/outages/area_snapshots", "", True),
+        ("/outages/area_snapshots.geojson", "", True),  # what datasette-geojson-map draws
+        ("/outages/area_snapshots", "outage=7", False),
+        ("/outages/most_recent_areas", "", False),
     ],
 )
 def test_needs_nocount(path, query, expected):
