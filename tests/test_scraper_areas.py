@@ -177,3 +177,21 @@ def test_areas_need_a_feed_that_has_them(tmp_path):
                          "--areas", str(tmp_path / "a.geojson"), "--url", "http://127.0.0.1:9/x")
     assert result.exit_code == 2
     assert "Invalid value for '--areas': the legacy feed has no outage areas" in result.stderr
+
+
+def test_scraped_areas_reach_the_database(tmp_path):
+    import sqlite3
+
+    from pge_outages.build import build_database
+
+    repo = make_repo(tmp_path / "history")
+    with serve_feed(server()) as feed:
+        assert scrape(feed, repo, "--commit").exit_code == 0
+    db = tmp_path / "outages.db"
+    build_database(repo, db)
+    conn = sqlite3.connect(db)
+    rows = conn.execute("select outage, estCustAffected, geometry from most_recent_areas order by outage").fetchall()
+    features = read_features(repo / "outage-areas.geojson")
+    assert [r[0] for r in rows] == [f["properties"]["OUTAGE_ID"] for f in features]
+    assert [json.loads(r[2]) for r in rows] == [f["geometry"] for f in features]
+    assert all(r[1] is not None for r in rows)
