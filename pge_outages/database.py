@@ -15,8 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-import sqlite_utils
-
 from .feed import COLUMNS, count_stale, normalise_record, outage_id, parse_record
 from .glitches import COLUMNS as SNAPSHOT_COLUMNS
 from .glitches import REPLAY_AGE, Snapshot, SnapshotTail, is_replay
@@ -248,6 +246,10 @@ def _upgrade(conn: sqlite3.Connection) -> None:
         return
     if stored[0] not in UPGRADABLE:
         raise DatabaseError(f"cannot upgrade a database of schema {stored[0]} to {SCHEMA_VERSION}")
+    # Imported here: sqlite-utils pulls in numpy when it is installed, a tenth of
+    # a second that every build would pay for an upgrade that happens once.
+    import sqlite_utils
+
     versions = sqlite_utils.Database(conn)["outage_versions"]
     if "layers" not in versions.columns_dict:
         # Versions stored before keep NULL: which layer they came from was not recorded.
