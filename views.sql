@@ -1,6 +1,8 @@
 -- The views of the database: the one place they are defined.
 -- version_runs and area_runs are split into buckets of 64 snapshots (pge_outages/database.py, BUCKET),
--- so one snapshot's outages, or areas, are one range of one index.
+-- so one snapshot's outages, or areas, are one range of one index. They join snapshots on
+-- snapshots.bucket (id / 64, indexed with id), an equality the planner can use both ways:
+-- from a snapshot to its runs, and from a run (found by region, cause or outage) to its snapshots.
 
 CREATE VIEW outage_snapshots AS
 SELECT
@@ -32,7 +34,7 @@ SELECT
     v.id AS version
 FROM snapshots s
 JOIN version_runs r
-    ON r.bucket = s.id / 64 AND r.first_snapshot <= s.id AND r.last_snapshot >= s.id
+    ON r.bucket = s.bucket AND r.first_snapshot <= s.id AND r.last_snapshot >= s.id
 JOIN outage_versions v ON v.id = r.version
 LEFT JOIN causes ON causes.id = v.cause
 LEFT JOIN crew_statuses ON crew_statuses.id = v.crewCurrentStatus
@@ -105,7 +107,7 @@ SELECT
     a.id AS area
 FROM snapshots s
 JOIN area_runs r
-    ON r.bucket = s.id / 64 AND r.first_snapshot <= s.id AND r.last_snapshot >= s.id
+    ON r.bucket = s.bucket AND r.first_snapshot <= s.id AND r.last_snapshot >= s.id
 JOIN areas a ON a.id = r.area;
 
 -- The outages of the latest snapshot that have an area, with the area as GeoJSON

@@ -18,7 +18,8 @@ from typing import Callable
 from . import history
 from .areas import AreaReader, InvalidAreas
 from .database import (
-    SCHEMA_VERSION, UPGRADABLE, DatabaseError, SnapshotWriter, connect, create_schema, read_meta, schema_is_current,
+    SCHEMA_VERSION, UPGRADABLE, DatabaseError, SnapshotWriter, checkpoint, connect, create_schema, read_meta,
+    schema_is_current,
     table_names,
 )
 from .feed import InvalidVersion, record_bodies, parse_version, split_records
@@ -90,6 +91,7 @@ def build_database(
                 if on_start:
                     on_start(total)
                 result = _add_versions(conn, repo, (path, areas), tip, since, on_commit)
+                checkpoint(conn)
         finally:
             conn.close()
     finally:

@@ -91,7 +91,8 @@ CREATE TABLE IF NOT EXISTS snapshots (
     suspect TEXT,
     seconds_since_previous INTEGER,
     trusted_minutes REAL NOT NULL DEFAULT 0,
-    trusted_minutes_cum REAL NOT NULL DEFAULT 0
+    trusted_minutes_cum REAL NOT NULL DEFAULT 0,
+    bucket INTEGER GENERATED ALWAYS AS (id / {BUCKET}) VIRTUAL
 );
 CREATE INDEX IF NOT EXISTS snapshots_gaps ON snapshots(id) WHERE seconds_since_previous > 1800;
 CREATE INDEX IF NOT EXISTS snapshots_suspect ON snapshots(suspect) WHERE suspect IS NOT NULL;
@@ -156,6 +157,11 @@ CREATE TABLE IF NOT EXISTS skipped_areas (
 );
 """
 
+# The WAL is emptied after every build (checkpoint); between builds it holds one build's writes.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+# A served database answers each query within 3 s (sql_time_limit_ms): wait a little longer.
+CHECKPOINT_WAIT_MS = 5000
+
 OUR_TABLES = (
     "area_runs",
     "areas",
@@ -191,7 +197,23 @@ def connect(path: str | Path) -> sqlite3.Connection:
     # corrupt; a larger cache keeps the indexes of a batch in memory.
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA cache_size = -65536")
+    # A WAL file larger than this is cut back to it whenever a checkpoint resets the log.
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
     return conn
+
+
+def checkpoint(conn: sqlite3.Connection, wait_ms: int = CHECKPOINT_WAIT_MS) -> bool:
+    """Copy the WAL into the database and empty it; return whether that was done.
+
+    A server's readers never stop, so SQLite's own checkpoints, which never
+    wait, can copy pages but seldom reset the log: it would grow without bound.
+    This one waits up to wait_ms for the readers that began before it (readers
+    that begin after it read the database file, not the log) and truncates the
+    log. If a reader outlasts the wait, the next build tries again.
+    """
+    conn.execute(f"PRAGMA busy_timeout = {wait_ms}")
+    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return busy == 0
 
 
 def table_names(conn: sqlite3.Connection) -> set[str]:
@@ -240,20 +262,40 @@ def create_schema(conn: sqlite3.Connection, rebuild: bool = False) -> None:
 
 
 def _upgrade(conn: sqlite3.Connection) -> None:
-    """Bring the tables of a database an older version built up to SCHEMA_VERSION, in place."""
-    stored = conn.execute("select value from _meta where key = 'schema_version'").fetchone()
-    if stored is None or stored[0] == SCHEMA_VERSION:
-        return
-    if stored[0] not in UPGRADABLE:
-        raise DatabaseError(f"cannot upgrade a database of schema {stored[0]} to {SCHEMA_VERSION}")
-    # Imported here: sqlite-utils pulls in numpy when it is installed, a tenth of
-    # a second that every build would pay for an upgrade that happens once.
-    import sqlite_utils
+    """Bring the tables of a database an older version built up to SCHEMA_VERSION, in place.
 
-    versions = sqlite_utils.Database(conn)["outage_versions"]
-    if "layers" not in versions.columns_dict:
+    Schema 3 added outage_versions.layers, snapshots.bucket and the indexes
+    that let the planner start from a region, a cause, or a run's bucket.
+    """
+    stored = conn.execute("select value from _meta where key = 'schema_version'").fetchone()
+    if stored is not None and stored[0] not in (SCHEMA_VERSION, *UPGRADABLE):
+        raise DatabaseError(f"cannot upgrade a database of schema {stored[0]} to {SCHEMA_VERSION}")
+    if "layers" not in _columns(conn, "outage_versions"):
+        # Imported here: sqlite-utils pulls in numpy when it is installed, a
+        # tenth of a second every build would pay for an upgrade made once.
+        import sqlite_utils
+
         # Versions stored before keep NULL: which layer they came from was not recorded.
-        versions.add_column("layers", str)
+        sqlite_utils.Database(conn)["outage_versions"].add_column("layers", str)
+    if "bucket" not in _columns(conn, "snapshots"):
+        # A virtual column: computed when read, so it costs the rows nothing.
+        conn.execute(f"ALTER TABLE snapshots ADD COLUMN bucket INTEGER GENERATED ALWAYS AS (id / {BUCKET}) VIRTUAL")
+    for statement in INDEXES.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"pragma table_xinfo([{table}])")}
+
+
+# Made after _upgrade, as they need its columns. The planner goes from a run to
+# its snapshots by (bucket, id), and from a region or cause to its versions.
+INDEXES = """
+CREATE INDEX IF NOT EXISTS snapshots_bucket ON snapshots(bucket, id);
+CREATE INDEX IF NOT EXISTS outage_versions_region ON outage_versions(regionName);
+CREATE INDEX IF NOT EXISTS outage_versions_cause ON outage_versions(cause)
+"""
 
 
 class _Lookup:

@@ -161,7 +161,8 @@ def utc(when: int) -> str:
 def columns_of(db: Path, name: str) -> list[str]:
     conn = sqlite3.connect(db)
     try:
-        return [row[1] for row in conn.execute(f"pragma table_info([{name}])")]
+        # table_xinfo, as Datasette reads it: generated columns (snapshots.bucket) included.
+        return [row[1] for row in conn.execute(f"pragma table_xinfo([{name}])") if row[6] != 1]
     finally:
         conn.close()
 
