@@ -118,9 +118,9 @@ def _check_database(
                 f"{db_path} is a SQLite database that this tool did not build "
                 f"(it has tables {', '.join(sorted(tables))}); give a new file"
             )
-        return None
+        return _from_the_first_commit(repo)
     if rebuild:
-        return None
+        return _from_the_first_commit(repo)
     if meta.get("schema_version") not in (SCHEMA_VERSION, *UPGRADABLE):
         raise DatabaseError(
             f"{db_path} was built by another version of this tool (schema {meta.get('schema_version')}, "
@@ -159,6 +159,17 @@ def _check_database(
             f"which is no longer in the history of {tip[:12]}; use --rebuild to start over"
         )
     return last
+
+
+def _from_the_first_commit(repo) -> None:
+    """None, for a build from the first commit; raise if a shallow clone would hide the first ones."""
+    if history.is_shallow(repo):
+        raise history.HistoryError(
+            f"{repo.working_tree_dir or repo.git_dir} is a shallow clone: a database built from it "
+            "would miss every commit before the clone's depth; fetch the whole history first "
+            "(git fetch --unshallow)"
+        )
+    return None
 
 
 def _start_meta(conn: sqlite3.Connection, repo_path: str | Path, path: str) -> None:

@@ -168,3 +168,22 @@ def test_help_names_every_option(option):
     result = CliRunner().invoke(build_command, ["--help"])
     assert result.exit_code == 0
     assert option in result.output
+
+
+def test_a_new_database_from_a_shallow_clone_is_refused(tmp_path):
+    import subprocess
+
+    from pge_outages.build import build_database
+    from pge_outages.history import HistoryError
+
+    repo = make_repo(tmp_path / "repo", fixture_versions("arcgis"))
+    shallow = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow)], check=True)
+    db = tmp_path / "out.db"
+    with pytest.raises(HistoryError, match=r"is a shallow clone: a database built from it would miss every "
+                                           r"commit before the clone's depth; fetch the whole history first"):
+        build_database(shallow, db)
+    # Nothing was written, and the same clone made whole builds.
+    assert not db.exists() or db.stat().st_size == 0
+    subprocess.run(["git", "-C", str(shallow), "fetch", "-q", "--unshallow"], check=True)
+    assert build_database(shallow, db).snapshots_added == len(fixture_versions("arcgis"))
