@@ -19,7 +19,7 @@ from .feed import COLUMNS, count_stale, normalise_record, outage_id, parse_recor
 from .glitches import COLUMNS as SNAPSHOT_COLUMNS
 from .glitches import REPLAY_AGE, Snapshot, SnapshotTail, is_replay
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 # PG&E reuses outage numbers (its counter restarted around 21 Aug 2025): a
 # number seen again more than REUSE_AFTER seconds after its outage was last
 # seen, with another start time, is a new outage, whose id is
@@ -27,8 +27,9 @@ SCHEMA_VERSION = "3"
 REUSE_BASE = 10**10
 REUSE_AFTER = 7 * 24 * 3600
 # Schema versions this one upgrades in place, and how: 2 -> 3 added the
-# layers column (which ArcGIS layers an outage version was in).
-UPGRADABLE = ("2",)
+# layers column (which ArcGIS layers an outage version was in), 3 -> 4
+# outages.first_currentEtor (PG&E's first restoration estimate for the outage).
+UPGRADABLE = ("2", "3")
 # views.sql joins runs to snapshots on `bucket = snapshot / 64`: keep them equal.
 BUCKET = 64
 # views.sql sits at the top of a checkout; a non-editable install carries a
@@ -48,8 +49,8 @@ LOOKUPS = {
 }
 _CUSTOMERS = COLUMNS.index("estCustAffected")
 _LOOKUP_INDEXES = {COLUMNS.index(column): table for column, table in LOOKUPS.items()}
-_START, _LATITUDE, _LONGITUDE, _REGION = (
-    COLUMNS.index(c) for c in ("outageStartTime", "latitude", "longitude", "regionName")
+_START, _LATITUDE, _LONGITUDE, _REGION, _ETOR = (
+    COLUMNS.index(c) for c in ("outageStartTime", "latitude", "longitude", "regionName", "currentEtor")
 )
 
 _COLUMN_TYPES = {
@@ -118,7 +119,8 @@ CREATE TABLE IF NOT EXISTS outages (
     min_estCustAffected INTEGER,
     max_estCustAffected INTEGER,
     customer_minutes REAL NOT NULL DEFAULT 0,
-    customer_minutes_settled REAL NOT NULL DEFAULT 0
+    customer_minutes_settled REAL NOT NULL DEFAULT 0,
+    first_currentEtor INTEGER
 );
 CREATE TABLE IF NOT EXISTS outage_versions (
     id INTEGER PRIMARY KEY,
@@ -265,7 +267,8 @@ def _upgrade(conn: sqlite3.Connection) -> None:
     """Bring the tables of a database an older version built up to SCHEMA_VERSION, in place.
 
     Schema 3 added outage_versions.layers, snapshots.bucket and the indexes
-    that let the planner start from a region, a cause, or a run's bucket.
+    that let the planner start from a region, a cause, or a run's bucket;
+    schema 4 added outages.first_currentEtor.
     """
     stored = conn.execute("select value from _meta where key = 'schema_version'").fetchone()
     if stored is not None and stored[0] not in (SCHEMA_VERSION, *UPGRADABLE):
@@ -280,9 +283,21 @@ def _upgrade(conn: sqlite3.Connection) -> None:
     if "bucket" not in _columns(conn, "snapshots"):
         # A virtual column: computed when read, so it costs the rows nothing.
         conn.execute(f"ALTER TABLE snapshots ADD COLUMN bucket INTEGER GENERATED ALWAYS AS (id / {BUCKET}) VIRTUAL")
+    if "first_currentEtor" not in _columns(conn, "outages"):
+        # The builder writes it as versions arrive; the outages stored before take it from their versions.
+        conn.execute("ALTER TABLE outages ADD COLUMN first_currentEtor INTEGER")
+        conn.execute(f"UPDATE outages SET first_currentEtor = ({_FIRST_ETOR})")
     for statement in INDEXES.split(";"):
         if statement.strip():
             conn.execute(statement)
+
+
+# An outage's first restoration estimate: that of its first version (by id) that has one.
+_FIRST_ETOR = """
+select currentEtor from outage_versions
+where outage = outages.id and currentEtor is not null
+order by id limit 1
+"""
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
@@ -510,6 +525,8 @@ class SnapshotWriter:
         self.departed: dict[int, _Entry] = {}
         self.versions: list[tuple] = []
         self.outage_updates: dict[int, list] = {}
+        # outage -> currentEtor of its first version in this batch that has one
+        self.first_etors: dict[int, int] = {}
         self.skipped: list[tuple] = []
         self.skipped_areas: list[tuple] = []
         self.pending = 0
@@ -685,6 +702,8 @@ class SnapshotWriter:
             if stored[index] is not None:
                 stored[index] = lookup.id_for(stored[index])
         self.versions.append((version, outage, *stored))
+        if values[_ETOR] is not None and outage not in self.first_etors:
+            self.first_etors[outage] = values[_ETOR]
         customers = values[_CUSTOMERS]
         update = self.outage_updates.get(outage)
         if update is None:
@@ -739,8 +758,12 @@ class SnapshotWriter:
                     seen,
                     low,
                     high,
+                    self.first_etors.get(outage),
                 )
             )
+        # An outage seen only in a replayed snapshot of this batch has no row to
+        # write, but its versions are stored, and so is the first estimate among them.
+        late_etors = [(etor, outage) for outage, etor in self.first_etors.items() if outage not in counts]
         placeholders = ", ".join("?" for _ in range(len(COLUMNS) + 2))
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -752,6 +775,8 @@ class SnapshotWriter:
                 [run[:4] for run in self.runs],
             )
             conn.executemany(_UPSERT_OUTAGE, outage_rows)
+            conn.executemany(
+                "update outages set first_currentEtor = ? where id = ? and first_currentEtor is null", late_etors)
             conn.executemany(_UPSERT_SNAPSHOT, [row.row() for row in self.tail.take_changed()])
             conn.executemany("insert into skipped_versions values (?, ?, ?, ?)", self.skipped)
             self.areas.write()
@@ -812,8 +837,8 @@ group by v.outage
 
 _UPSERT_OUTAGE = """
 insert into outages (id, outageStartTime, latitude, longitude, regionName, first_snapshot,
-    last_snapshot, snapshot_count, min_estCustAffected, max_estCustAffected)
-values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    last_snapshot, snapshot_count, min_estCustAffected, max_estCustAffected, first_currentEtor)
+values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 on conflict (id) do update set
     outageStartTime = excluded.outageStartTime,
     latitude = excluded.latitude,
@@ -824,6 +849,7 @@ on conflict (id) do update set
     min_estCustAffected = coalesce(min(min_estCustAffected, excluded.min_estCustAffected),
         min_estCustAffected, excluded.min_estCustAffected),
     max_estCustAffected = coalesce(max(max_estCustAffected, excluded.max_estCustAffected),
-        max_estCustAffected, excluded.max_estCustAffected)
+        max_estCustAffected, excluded.max_estCustAffected),
+    first_currentEtor = coalesce(first_currentEtor, excluded.first_currentEtor)
 """
 

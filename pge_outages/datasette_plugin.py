@@ -1,15 +1,36 @@
-"""A Datasette plugin that keeps the pages of the expanded views fast.
+"""A Datasette plugin that keeps the pages of the expanded views fast, and readable.
 
 `outage_snapshots` is one row per outage per snapshot (`area_snapshots` one
 per area per snapshot): millions of rows, cheap to read by snapshot or by
 outage, slow to count or facet whole. Unless a
 request filters it by one of those, the plugin asks Datasette not to count or
 facet it, so the page shows its first rows at once.
+
+It also shows every time in the HTML tables in Pacific time (the JSON and SQL
+keep the stored value), and draws the chart of `customers_over_time`. It replays a
+period's snapshots on a map (`/-/replay`) and shows an outage's history on its own page.
 """
 
-from urllib.parse import parse_qsl
+import json
+import sqlite3
+from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
+from zoneinfo import ZoneInfo
 
+import orjson
 from datasette import hookimpl
+from datasette.utils import sqlite_timelimit, tilde_encode, urlsafe_components
+from datasette.utils.asgi import Response
+from datasette_leaflet import CSS_FILE as LEAFLET_CSS
+from datasette_leaflet import JS_FILE as LEAFLET_JS
+from jinja2 import ChoiceLoader, FileSystemLoader
+from markupsafe import Markup
+
+from .pages import (
+    FRAME_SIZE, BadReplayParameter, draw_customers_chart, read_frame_request, read_frames, read_outage_history,
+)
 
 EXPANDED_VIEWS = ("outage_snapshots", "area_snapshots")
 CHEAP_FILTERS = ("snapshot", "outage")
@@ -39,3 +60,249 @@ def asgi_wrapper(datasette):
         return skip_counting
 
     return wrap
+
+
+# Times a visitor can read. The feed's times are Unix seconds (UTC), snapshot titles ISO 8601
+# with the scraper's offset, and some canned queries give UTC text ending in Z: every one of
+# them is shown in Pacific time, with its offset, in HTML tables only (render_cell).
+
+PACIFIC = ZoneInfo("America/Los_Angeles")
+# Columns of Unix seconds (UTC): the feed's times, snapshots' `when`, restoration_slips' own.
+UNIX_TIME_COLUMNS = frozenset({
+    "outageStartTime", "lastUpdateTime", "currentEtor", "autoEtor", "crewEta", "when",
+    "first_currentEtor", "last_currentEtor", "ended",
+})
+# Columns of ISO 8601 text with an offset: snapshot titles and the canned queries' times.
+ISO_TIME_COLUMNS = frozenset({
+    "title", "time", "earliest", "latest", "gap_start", "gap_end", "first_seen", "last_seen",
+    "snapshot_time", "last_before", "first_after", "started_utc", "estimated_restoration_utc",
+    "last_update_utc",
+})
+
+
+def read_time(value, column: str) -> datetime | None:
+    """The moment a cell of `column` holds, or None when it holds no time."""
+    if column in UNIX_TIME_COLUMNS and isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if (column in ISO_TIME_COLUMNS or column in UNIX_TIME_COLUMNS) and isinstance(value, str):
+        return _read_iso(value)
+    return None
+
+
+def _read_iso(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def pacific_time(moment: datetime) -> str:
+    """`2019-10-26 14:00 PDT (-07:00)`, with the seconds when there are some."""
+    local = moment.astimezone(PACIFIC)
+    offset = local.strftime("%z")
+    clock = "%H:%M:%S" if local.second else "%H:%M"
+    return local.strftime(f"%Y-%m-%d {clock} %Z") + f" ({offset[:3]}:{offset[3:]})"
+
+
+def _time_html(moment: datetime, stored) -> Markup:
+    local = moment.astimezone(PACIFIC).isoformat()
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(local, stored, pacific_time(moment))
+
+
+@hookimpl
+def render_cell(value, column, table, database, datasette):
+    if isinstance(value, dict) and "label" in value:
+        # A reference Datasette shows by its label: a snapshot, labelled by its title.
+        moment = _read_iso(value["label"]) if isinstance(value["label"], str) else None
+        return None if moment is None or table is None else _reference_html(
+            datasette, database, table, column, value, moment)
+    moment = read_time(value, column)
+    return None if moment is None else _time_html(moment, value)
+
+
+async def _reference_html(datasette, database: str, table: str, column: str, value: dict, moment: datetime):
+    keys = await datasette.get_database(database).foreign_keys_for_table(table)
+    other = next((key["other_table"] for key in keys if key["column"] == column), None)
+    if other is None:
+        return None
+    href = datasette.urls.row(database, other, tilde_encode(str(value["value"])))
+    return Markup('<a href="{}">{}</a>&nbsp;<em>{}</em>').format(
+        href, _time_html(moment, value["label"]), value["value"])
+
+
+# The chart of customers_over_time, drawn with the Vega-Lite that datasette-dashboards
+# ships in its static folder: Datasette serves it, so the page needs no CDN.
+
+CHART_QUERY = "customers_over_time"
+VEGA_FILES = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
+CHART_SCRIPT = Path(__file__).with_name("customers_chart.js")
+
+
+def is_chart_page(template: str, request) -> bool:
+    return template == "query.html" and request is not None and request.path.rstrip("/").endswith(f"/{CHART_QUERY}")
+
+
+@cache
+def _chart_script() -> str:
+    return CHART_SCRIPT.read_text()
+
+
+@hookimpl
+def extra_js_urls(template, request, datasette):
+    if not is_chart_page(template, request):
+        return []
+    return [datasette.urls.static_plugins("datasette_dashboards", name) for name in VEGA_FILES]
+
+
+@hookimpl
+def extra_body_script(template, request):
+    return _chart_script() if is_chart_page(template, request) else None
+
+
+# The replay of a period on the map (/-/replay, its frames from /-/replay.json) and the
+# history on an outage's own page (/outages/outages/<id>): templates in
+# pge_outages/templates, data from pge_outages/pages.py. These hooks are registered under
+# their hook's name (specname) so that their own names never clash with other hooks here.
+
+TEMPLATES = Path(__file__).with_name("templates")
+REPLAY_TEMPLATE = "pge-outages-replay.html"
+OUTAGE_TEMPLATE = "row-outages-outages.html"
+TILES = "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png"
+TILES_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+
+
+@hookimpl(specname="prepare_jinja2_environment")
+def add_page_templates(env):
+    # Datasette looks for a templates folder only beside a plugin that is a package
+    # (importlib.resources.files() of a module raises TypeError, which it ignores); this
+    # plugin is a module, so it adds its folder after --template-dir and other plugins'.
+    env.loader = ChoiceLoader([env.loader, FileSystemLoader(str(TEMPLATES))])
+
+
+@hookimpl(specname="register_routes")
+def replay_routes():
+    return [(r"^/-/replay$", replay_page), (r"^/-/replay\.json$", replay_frames)]
+
+
+def outages_database(datasette, name: str | None = None):
+    """The database named `name`, else `outages` (metadata.yml's), else the first one."""
+    for candidate in (name, "outages"):
+        if candidate is not None:
+            try:
+                return datasette.get_database(candidate)
+            except KeyError:
+                pass
+    return datasette.get_database()
+
+
+async def _read(datasette, fn, database: str | None = None):
+    """fn(conn) on the database, stopped like any query after sql_time_limit_ms."""
+    limit_ms = datasette.setting("sql_time_limit_ms")
+
+    def within_limit(conn):
+        with sqlite_timelimit(conn, limit_ms):
+            return fn(conn)
+
+    return await outages_database(datasette, database).execute_fn(within_limit)
+
+
+def _clock(when: int) -> str:
+    return pacific_time(datetime.fromtimestamp(when, timezone.utc))
+
+
+def _tick(when: int) -> str:
+    local = datetime.fromtimestamp(when, PACIFIC)
+    return f"{local:%b} {local.day} {local:%H:%M}"
+
+
+def _leaflet(datasette) -> dict:
+    return {
+        "leaflet_js": datasette.urls.static_plugins("datasette-leaflet", LEAFLET_JS),
+        "leaflet_css": datasette.urls.static_plugins("datasette-leaflet", LEAFLET_CSS),
+        "tiles": TILES,
+        "attribution": TILES_ATTRIBUTION,
+    }
+
+
+def _error(message: str, status: int) -> Response:
+    return Response.json({"ok": False, "error": message, "status": status}, status=status)
+
+
+async def replay_frames(datasette, request):
+    """Frames of a replay, as JSON: /-/replay.json?from=...&to=...&offset=N&limit=M."""
+    try:
+        start, end, offset, limit = read_frame_request(request.args)
+    except BadReplayParameter as error:
+        return _error(str(error), 400)
+    try:
+        frames = await _read(datasette, lambda conn: read_frames(conn, start, end, offset, limit, _clock))
+    except sqlite3.OperationalError as error:
+        if error.args != ("interrupted",):
+            raise
+        return _error(f"these frames took over sql_time_limit_ms: ask for fewer than limit={limit}", 503)
+    return Response(orjson.dumps(frames), content_type="application/json; charset=utf-8")
+
+
+async def replay_page(datasette, request):
+    """The map replaying a period: /-/replay?from=...&to=..."""
+    error = None
+    try:
+        _, _, _, limit = read_frame_request(request.args)
+    except BadReplayParameter as bad:
+        error, limit = str(bad), FRAME_SIZE
+    replay = {
+        "json_url": datasette.urls.path("-/replay.json"),
+        "outage_url": datasette.urls.table(outages_database(datasette).name, "outages"),
+        "from": request.args.get("from") or "",
+        "to": request.args.get("to") or "",
+        "limit": limit,
+        **_leaflet(datasette),
+    }
+    html = await datasette.render_template(
+        REPLAY_TEMPLATE, {"replay": replay, "error": error, **_leaflet(datasette)}, request=request)
+    return Response.html(html, status=400 if error else 200)
+
+
+@hookimpl(specname="extra_template_vars")
+def outage_page_vars(template, database, view_name, request, datasette):
+    if template != OUTAGE_TEMPLATE or view_name != "row" or request is None:
+        return {}
+
+    async def history():
+        try:
+            outage = int(urlsafe_components(request.url_vars["pks"])[0])
+        except (KeyError, IndexError, ValueError):
+            return {}
+        found = await _read(datasette, lambda conn: read_outage_history(conn, outage), database)
+        if found is None:
+            return {}
+        period = urlencode({"from": _iso_utc(found["first_seen"] - 1800), "to": _iso_utc(found["last_seen"] + 1800)})
+        versions = [
+            dict(v, first_seen=_clock(v["first_seen"]), last_seen=_clock(v["last_seen"]),
+                 etor=_clock(v["etor"]) if v["etor"] is not None else None)
+            for v in found["versions"]
+        ]
+        return {"outage_page": {
+            "chart": draw_customers_chart(found["customers"], _tick),
+            "versions": versions,
+            "more_versions": found["more_versions"],
+            "location": {
+                "latitude": found["latitude"],
+                "longitude": found["longitude"],
+                "area": json.loads(found["area"]) if found["area"] else None,
+                **_leaflet(datasette),
+            },
+            "replay_url": f"{datasette.urls.path('-/replay')}?{period}",
+            "history_url": f"{datasette.urls.query(database, 'outage_history')}?{urlencode({'outage': outage})}",
+            **_leaflet(datasette),
+        }}
+
+    return history
+
+
+def _iso_utc(when: int) -> str:
+    return datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -29,7 +29,12 @@ CHART_FRAGMENT = (
 MARKERS = ".leaflet-marker-icon, .marker-cluster"
 # datasette-geojson-map draws each area as one SVG path in Leaflet's overlay pane.
 AREAS = ".leaflet-overlay-pane path"
-CHART = ".vega-embed canvas, .vega-embed svg"
+# datasette-vega draws on a canvas; the project's own chart of customers_over_time is
+# the SVG in #customers-chart (pge_outages/customers_chart.js).
+CHART = ".vega-embed canvas"
+CUSTOMERS_CHART = "#customers-chart svg"
+# A cell that is nothing but a Unix time in seconds, as 1572139440: not for people.
+BARE_TIMESTAMP = r"^\s*\d{9,10}\s*$"
 # Everything but the server under test is refused: no test depends on the internet.
 _NOT_LOCAL = re.compile(r"^(?!https?://127\.0\.0\.1[:/])")
 
@@ -113,6 +118,29 @@ def open_chart(page, url: str, timeout: float = 20_000) -> int:
     )
 
 
+def open_customers_chart(page, url: str, timeout: float = 20_000) -> dict:
+    """Open a customers_over_time page and wait for its own chart, drawn without a click;
+    return its width in pixels and the labels of its time axis."""
+    page.goto(url)
+    page.wait_for_selector(CUSTOMERS_CHART, timeout=timeout)
+    page.wait_for_load_state("networkidle")
+    return page.eval_on_selector(
+        CUSTOMERS_CHART,
+        """svg => ({
+            width: svg.getBoundingClientRect().width,
+            labels: [...svg.querySelectorAll(".role-axis-label text")].map(t => t.textContent),
+        })""",
+    )
+
+
+def bare_timestamps(page) -> list[str]:
+    """The table cells of the page that show a bare Unix time."""
+    return page.eval_on_selector_all(
+        "table.rows-and-columns td",
+        f"cells => cells.map(c => c.textContent).filter(t => new RegExp({BARE_TIMESTAMP!r}).test(t))",
+    )
+
+
 def _scroll_into_frame(page, selector: str, margin: int = 24) -> None:
     """Scroll so that the bottom of `selector` sits just above the bottom of the window."""
     page.eval_on_selector(
@@ -134,8 +162,8 @@ def take_screenshots(db: Path, out: Path) -> list[Path]:
         _scroll_into_frame(page, ".leaflet-container")
         map_png = out / "map.png"
         page.screenshot(path=map_png)
-        open_chart(page, f"{url}/outages/customers_over_time{CHART_FRAGMENT}")
-        _scroll_into_frame(page, ".vega-embed")
+        open_customers_chart(page, f"{url}/outages/customers_over_time")
+        _scroll_into_frame(page, "#customers-chart")
         chart_png = out / "chart.png"
         page.screenshot(path=chart_png)
     return [map_png, chart_png]

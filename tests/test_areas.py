@@ -356,7 +356,7 @@ def test_a_schema_3_database_without_areas_gains_them(tmp_path):
     # Nothing new to read: the tables and views come all the same.
     assert build_database(repo, db).snapshots_added == 0
     assert rows(db, "select count(*) from most_recent_areas") == [(0,)]
-    assert rows(db, "select value from _meta where key = 'schema_version'") == [("3",)]
+    assert rows(db, "select value from _meta where key = 'schema_version'") == [("4",)]
     _drop_areas(db)
     # The scraper starts writing areas: the snapshots from then on have them.
     commit_files(repo, [scrape({1: 6, 2: 1}, {1: A, 2: C}), scrape({1: 7, 2: 1})])

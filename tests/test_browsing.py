@@ -372,6 +372,36 @@ async def test_largest_outages_with_durations(ds, history):
 
 
 @pytest.mark.asyncio
+async def test_restoration_slips_compare_the_first_estimate_with_the_last_and_the_end(ds, history):
+    first, last, ended, seen_first = {}, {}, {}, {}
+    for scrape in history.scrapes:
+        for outage, record in scrape.records.items():
+            seen_first.setdefault(outage, scrape.when)
+            ended[outage] = scrape.when
+            if record["CURRENT_ETOR"] is not None:
+                first.setdefault(outage, record["CURRENT_ETOR"] // 1000)
+                last[outage] = record["CURRENT_ETOR"] // 1000
+    assert len(first) > 50 and any(first[o] != last[o] for o in first), "the history should hold slips"
+    newest = history.trustworthy()[-1]
+    rows = await get_rows(ds, query_path("restoration_slips"))
+    assert [r["outage"] for r in rows] == sorted(first, key=lambda o: (first[o] - ended[o], o))[:1000]
+    for row in rows:
+        outage = row["outage"]
+        assert (row["first_currentEtor"], row["last_currentEtor"], row["ended"]) == (
+            first[outage], last[outage], ended[outage])
+        # Rounded to a tenth of an hour by SQLite.
+        assert row["etor_slipped_hours"] == pytest.approx((last[outage] - first[outage]) / 3600, abs=0.05)
+        assert row["hours_past_first_etor"] == pytest.approx((ended[outage] - first[outage]) / 3600, abs=0.05)
+        assert row["ongoing"] == (outage in newest.records)
+    # A range: the outages seen in it.
+    middle = history.scrapes[len(history.scrapes) // 2]
+    start, end = middle.when - 3600, middle.when + 3600
+    rows = await get_rows(ds, query_path("restoration_slips", **{"from": utc(start), "to": utc(end)}))
+    assert {r["outage"] for r in rows} == {
+        o for o in first if ended[o] >= start and seen_first[o] <= end}
+
+
+@pytest.mark.asyncio
 async def test_outages_by_cause_and_by_region(ds, history):
     middle = history.scrapes[len(history.scrapes) // 2]
     start, end = middle.when - 3600, middle.when + 3600

@@ -1,11 +1,17 @@
-"""The project's Datasette plugin: expanded views are not counted whole."""
+"""The project's Datasette plugin: expanded views are not counted whole, times are shown in
+Pacific time in HTML only, and customers_over_time gets its chart from installed files."""
+
+import re
+from datetime import datetime, timezone
 
 import pytest
+import yaml
 from datasette.app import Datasette
 
+from browser import METADATA
 from conftest import fixture_versions, make_repo
 from pge_outages.build import build_database
-from pge_outages.datasette_plugin import needs_nocount
+from pge_outages.datasette_plugin import PACIFIC, VEGA_FILES, needs_nocount, pacific_time, read_time
 
 
 @pytest.mark.parametrize(
@@ -41,3 +47,92 @@ async def test_plugin_is_installed_and_skips_the_count(tmp_path):
     assert len(whole["rows"]) == 7
     one = (await ds.client.get("/outages/outage_snapshots.json?snapshot=2")).json()
     assert one["filtered_table_rows_count"] == 3
+
+
+@pytest.mark.parametrize(
+    "when, shown",
+    [
+        (1572127200, "2019-10-26 15:00 PDT (-07:00)"),
+        (1572139445, "2019-10-26 18:24:05 PDT (-07:00)"),
+        # The night the clocks go back: 01:30 twice, told apart by the offset.
+        (1572769800, "2019-11-03 01:30 PDT (-07:00)"),
+        (1572773400, "2019-11-03 01:30 PST (-08:00)"),
+        (1706774400, "2024-02-01 00:00 PST (-08:00)"),
+    ],
+)
+def test_pacific_time(when, shown):
+    assert pacific_time(datetime.fromtimestamp(when, timezone.utc)) == shown
+
+
+@pytest.mark.parametrize(
+    "column, value, expected",
+    [
+        ("when", 1572127200, 1572127200),
+        ("currentEtor", 1572127200, 1572127200),
+        ("first_currentEtor", 1572127200, 1572127200),
+        ("title", "2019-10-26T15:00:00-07:00", 1572127200),
+        ("started_utc", "2019-10-26T22:00:00Z", 1572127200),
+        ("time", "2019-10-26T22:00:00+00:00", 1572127200),
+        ("estCustAffected", 1572127200, None),  # not a time column
+        ("when", True, None),
+        ("when", None, None),
+        ("title", "version 3", None),
+        ("time", "2019-10-26T22:00:00", None),  # no offset: which zone is unknown
+    ],
+)
+def test_read_time(column, value, expected):
+    moment = read_time(value, column)
+    assert (None if moment is None else moment.timestamp()) == expected
+
+
+@pytest.fixture
+def legacy_db(tmp_path):
+    repo = make_repo(tmp_path / "repo", fixture_versions("legacy"), "pge-outages.json")
+    db = tmp_path / "outages.db"
+    build_database(repo, db)
+    return db
+
+
+def cells(html: str, column: str) -> list[str]:
+    return re.findall(rf'<td class="col-{column}[^"]*">(.*?)</td>', html, re.DOTALL)
+
+
+@pytest.mark.asyncio
+async def test_times_are_pacific_in_html_and_unix_seconds_in_json(legacy_db):
+    ds = Datasette([str(legacy_db)], metadata=yaml.safe_load(METADATA.read_text()))
+    rows = (await ds.client.get("/outages/snapshots.json?_shape=array&_sort=id")).json()
+    assert all(isinstance(row["when"], int) for row in rows)
+    html = (await ds.client.get("/outages/snapshots?_sort=id")).text
+    first = datetime.fromtimestamp(rows[0]["when"], timezone.utc)
+    assert cells(html, "when")[0] == (
+        f'<time datetime="{first.astimezone(PACIFIC).isoformat()}" title="{rows[0]["when"]}">'
+        f"{pacific_time(first)}</time>")
+    assert pacific_time(first) in cells(html, "title")[0]
+    # The feed's times, in a view.
+    html = (await ds.client.get("/outages/most_recent_snapshot")).text
+    starts = cells(html, "outageStartTime")
+    assert starts and all(re.search(r">20\d\d-\d\d-\d\d \d\d:\d\d(:\d\d)? P[DS]T \(-0[78]:00\)<", c) for c in starts)
+    # A snapshot a row refers to is shown by its time, linked to it.
+    outages = (await ds.client.get("/outages/outages.json?_shape=array&_sort=id")).json()
+    html = (await ds.client.get("/outages/outages?_sort=id")).text
+    snapshot = rows[outages[0]["first_snapshot"] - 1]
+    cell = cells(html, "first_snapshot")[0]
+    assert cell.startswith(f'<a href="/outages/snapshots/{snapshot["id"]}"><time ')
+    assert pacific_time(datetime.fromisoformat(snapshot["title"])) in cell
+    assert outages[0]["outageStartTime"] == int(fixture_versions("legacy")[0][0]["outageStartTime"])
+
+
+@pytest.mark.asyncio
+async def test_only_customers_over_time_gets_the_chart_from_installed_files(legacy_db):
+    ds = Datasette([str(legacy_db)], metadata=yaml.safe_load(METADATA.read_text()))
+    urls = [f"/-/static-plugins/datasette_dashboards/{name}" for name in VEGA_FILES]
+    html = (await ds.client.get("/outages/customers_over_time")).text
+    assert [url for url in urls if f'<script src="{url}">' in html] == urls
+    assert 'holder.id = "customers-chart"' in html  # the project's script, inline
+    for url in urls:
+        response = await ds.client.get(url)
+        assert response.status_code == 200 and len(response.content) > 10_000, url
+    for other in ("/outages/outages_at", "/outages/snapshots", "/outages", "/outages?sql=select+1"):
+        html = (await ds.client.get(other)).text
+        assert "datasette_dashboards" not in html and "customers-chart" not in html, other
+

@@ -11,7 +11,9 @@ import re
 import sqlite3
 
 import pytest
+import yaml
 
+from conftest import ROOT
 from pge_outages.build import build_database
 from pge_outages.synthetic import generate_history
 
@@ -75,3 +77,16 @@ def test_the_left_join_form_gives_what_the_subquery_form_does(database):
         "select s.id, count(o.outage), sum(o.estCustAffected) from snapshots s "
         "left join outage_snapshots o on o.snapshot = s.id where s.id = :snapshot group by s.id", parameters).fetchall()
     assert conn.execute(SHAPES["per snapshot, empty ones too"], parameters).fetchall() == left_join
+
+
+def test_restoration_slips_reads_outages_not_their_snapshots(database):
+    """The first estimate is kept in outages; the last is one index search per outage shown."""
+    conn, _ = database
+    metadata = yaml.safe_load((ROOT / "metadata.yml").read_text())
+    sql = metadata["databases"]["outages"]["queries"]["restoration_slips"]["sql"]
+    parameters = {"from": "", "to": ""}
+    plan = [row[3] for row in conn.execute(f"explain query plan {sql}", parameters)]
+    assert not [step for step in plan if re.search(
+        r"outage_snapshots|version_runs|AUTOMATIC|\bSCAN (v|r|s|outage_versions|snapshots)\b", step)], plan
+    assert "SEARCH v USING INDEX outage_versions_outage (outage=?)" in plan, plan
+    assert conn.execute(sql, parameters).fetchall(), "the history should hold restoration estimates"

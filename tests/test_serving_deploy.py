@@ -9,6 +9,7 @@ temporary directory, since no Docker daemon is assumed.
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import re
 import shlex
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from conftest import ROOT, git
 from pge_outages.synthetic import generate_history
@@ -282,3 +284,33 @@ def test_the_dockerfile_asks_for_the_data_repository(tmp_path):
     assert built.stderr == ("give the data repository: docker build --build-arg "
                             "DATA_REPO=https://github.com/YOU/pge-outages.git .\n")
     assert not (tmp_path / "data").exists()
+
+
+# ----------------------------------------------------------------------------
+# DigitalOcean App Platform
+
+def test_app_platform_spec_deploys_the_dockerfile():
+    spec = yaml.safe_load((ROOT / ".do" / "app.yaml").read_text())
+    assert spec["name"]
+    [service] = spec["services"]
+    assert service["name"]
+    assert service["dockerfile_path"] == "Dockerfile"
+    assert service["http_port"] == int(dockerfile_env()["PORT"])
+    assert set(service["github"]) >= {"repo", "branch"}
+    # Build-time variables are the Dockerfile's build args; DATA_REPO, which it requires, is given.
+    build_args = {rest.partition("=")[0] for word, rest in dockerfile_instructions() if word == "ARG"}
+    envs = {env["key"]: env for env in service["envs"]}
+    assert envs["DATA_REPO"]["scope"] in ("BUILD_TIME", "RUN_AND_BUILD_TIME")
+    assert envs["DATA_REPO"]["value"].startswith("https://")
+    for key, env in envs.items():
+        assert env["scope"] in ("BUILD_TIME", "RUN_TIME", "RUN_AND_BUILD_TIME"), key
+        assert isinstance(env["value"], str), key
+        if env["scope"] == "BUILD_TIME":
+            assert key in build_args, key
+        else:
+            assert key in dockerfile_env(), key
+    # It serves through deploy/serve.sh: the Dockerfile's command, unless the spec gives its own.
+    [cmd] = [rest for word, rest in dockerfile_instructions() if word == "CMD"]
+    command = shlex.split(service["run_command"]) if "run_command" in service else json.loads(cmd)
+    assert command[:2] == ["deploy/serve.sh", "/data/outages.db"]
+    assert service["health_check"]["http_path"].startswith("/")

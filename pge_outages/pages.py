@@ -1,0 +1,333 @@
+"""The data behind the plugin's own pages: a period replayed on the map, and one outage's history.
+
+The replay reads the database in frames of a few dozen trustworthy snapshots. A request
+lists each outage once for each stretch of its frames in which it looks the same on the
+map, rather than once per snapshot: a storm's 4,000 outages change little from one scrape
+to the next.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from bisect import bisect_left, bisect_right
+from datetime import datetime, timezone
+from typing import Callable, Mapping
+
+import orjson
+
+from .database import BUCKET
+
+FRAME_SIZE = 50  # snapshots per request, unless the request asks for another number
+MAX_FRAME_SIZE = 200
+DEFAULT_PERIOD = 24 * 3600  # replayed when the request gives no `from`
+EXAMPLE_TIME = "2019-10-27T15:00-07:00"
+OUTAGE_COLUMNS = ["outage", "latitude", "longitude", "customers", "first", "last"]
+AREA_COLUMNS = ["area", "outage", "first", "last", "geometry"]
+SNAPSHOT_COLUMNS = ["id", "when", "time", "outage_count", "customers_affected"]
+MAX_VERSIONS = 1000  # status changes listed on an outage's page
+
+
+class BadReplayParameter(ValueError):
+    """A parameter of a replay request that cannot be read."""
+
+
+def read_moment(text: str | None, name: str) -> int | None:
+    """Unix seconds of an ISO 8601 time (UTC when it has no offset); None when empty.
+
+    A `+` left unencoded in a URL arrives as a space: `2019-10-27T15:00 07:00` is read
+    as `2019-10-27T15:00+07:00`.
+    """
+    if text is None or not text.strip():
+        return None
+    text = text.strip()
+    if "T" in text:
+        text = re.sub(r" (\d\d(:?\d\d)?)$", r"+\1", text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadReplayParameter(
+            f"{name}: {text!r} is not an ISO 8601 time, such as {EXAMPLE_TIME} (without an offset: UTC)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp())
+
+
+def read_count(text: str | None, name: str, default: int, low: int, high: int | None = None) -> int:
+    """A whole number from `low` to `high`; `default` when empty."""
+    if text is None or not text.strip():
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
+        raise BadReplayParameter(f"{name}: {text!r} is not a whole number {bounds}")
+    return value
+
+
+def read_period(args: Mapping[str, str]) -> tuple[int | None, int | None]:
+    """The `from` and `to` of a replay request, as Unix seconds (None when not given)."""
+    start, end = read_moment(args.get("from"), "from"), read_moment(args.get("to"), "to")
+    if start is not None and end is not None and start > end:
+        raise BadReplayParameter(f"from ({args.get('from')}) is after to ({args.get('to')})")
+    return start, end
+
+
+def read_frame_request(args: Mapping[str, str]) -> tuple[int | None, int | None, int, int]:
+    """(from, to, offset, limit) of a request for replay frames."""
+    start, end = read_period(args)
+    offset = read_count(args.get("offset"), "offset", 0, 0)
+    limit = read_count(args.get("limit"), "limit", FRAME_SIZE, 1, MAX_FRAME_SIZE)
+    return start, end, offset, limit
+
+
+def resolve_period(conn: sqlite3.Connection, start: int | None, end: int | None) -> tuple[int, int]:
+    """Fill a period's open ends: `to` is the newest snapshot, `from` a day before `to`."""
+    if end is None:
+        end = conn.execute("select max([when]) from snapshots").fetchone()[0] or 0
+    if start is None:
+        start = end - DEFAULT_PERIOD
+    return start, end
+
+
+def read_frames(conn: sqlite3.Connection, start: int | None, end: int | None, offset: int, limit: int,
+                label: Callable[[int], str] = str) -> dict:
+    """Frames `offset` to `offset + limit - 1` of the replay of a period: its trustworthy snapshots.
+
+    `outages` holds [outage, latitude, longitude, customers, first, last]: the outage is
+    on the map, there and that large, from frame `first` to frame `last` of this response
+    (indexes into `snapshots`). `areas` holds the areas the same way, [area, outage,
+    first, last, geometry], geometry as GeoJSON. `label(when)` is a snapshot's time as
+    shown on the clock.
+    """
+    start, end = resolve_period(conn, start, end)
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples: a frame of a storm has tens of thousands of rows
+    total = cursor.execute(
+        "select count(*) from snapshots where suspect is null and [when] between ? and ?", (start, end)
+    ).fetchone()[0]
+    snapshots = [
+        [id, when, label(when), count, customers]
+        for id, when, count, customers in cursor.execute(
+            """select id, [when], outage_count, customers_affected from snapshots
+            where suspect is null and [when] between ? and ? order by id limit ? offset ?""",
+            (start, end, limit, offset),
+        )
+    ]
+    frame = {
+        "from": _iso(start),
+        "to": _iso(end),
+        "from_time": label(start),
+        "to_time": label(end),
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "next": offset + limit if offset + limit < total else None,
+        "columns": {"snapshots": SNAPSHOT_COLUMNS, "outages": OUTAGE_COLUMNS, "areas": AREA_COLUMNS},
+        "snapshots": snapshots,
+        "outages": [],
+        "areas": [],
+    }
+    if not snapshots:
+        return frame
+    ids = [row[0] for row in snapshots]
+    # Runs never cross a bucket, so those seen in these snapshots are in their buckets.
+    window = {"first": ids[0], "last": ids[-1], "low": ids[0] // BUCKET, "high": ids[-1] // BUCKET}
+    # A version differing from the one before in a field the map does not show (a crew's
+    # status, an estimate) is the same row: rows are in order of outage and time.
+    runs = cursor.execute(
+        """select v.outage, v.latitude, v.longitude, v.estCustAffected, r.first_snapshot, r.last_snapshot
+        from version_runs r join outage_versions v on v.id = r.version
+        where r.bucket between :low and :high and r.first_snapshot <= :last and r.last_snapshot >= :first
+            and v.latitude is not null and v.longitude is not null
+        order by v.outage, r.first_snapshot""",
+        window,
+    )
+    frame["outages"] = _in_frames(ids, runs, 4)
+    if _has_table(conn, "area_runs"):
+        runs = cursor.execute(
+            """select a.id, a.outage, r.first_snapshot, r.last_snapshot, a.geometry
+            from area_runs r join areas a on a.id = r.area
+            where r.bucket between :low and :high and r.first_snapshot <= :last and r.last_snapshot >= :first
+            order by r.area, r.first_snapshot""",
+            window,
+        )
+        # The geometry is GeoJSON text already: passed through, not parsed and written again.
+        frame["areas"] = [[*run[:4], orjson.Fragment(run[4])] for run in _in_frames(ids, runs, 2)]
+    return frame
+
+
+def _in_frames(ids: list[int], runs, at: int) -> list[list]:
+    """Runs (what is shown, the first and last snapshot at `at` and `at + 1`, more), in
+    order of what is shown and time, with the indexes of the first and last of `ids` they
+    cover instead. A run covering none of them (suspect snapshots only) is left out; runs
+    showing the same that follow each other in `ids` (split by a bucket's end, a suspect
+    snapshot, or a change the map does not show) are one."""
+    found, shown = [], None
+    for run in runs:
+        first, last = bisect_left(ids, run[at]), bisect_right(ids, run[at + 1]) - 1
+        if first > last:
+            continue
+        if run[:at] == shown and found[-1][at + 1] >= first - 1:
+            found[-1][at + 1] = max(last, found[-1][at + 1])
+        else:
+            found.append([*run[:at], first, last, *run[at + 2:]])
+            shown = run[:at]
+    return found
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("select 1 from sqlite_master where type = 'table' and name = ?", (name,)).fetchone() is not None
+
+
+def _iso(when: int) -> str:
+    return datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_outage_history(conn: sqlite3.Connection, outage: int) -> dict | None:
+    """One outage's page: where it is, its customers over its trustworthy snapshots, its status changes.
+
+    `customers` is [(when, customers)], kept only where the number changes (the first and last
+    snapshot of each level); `versions` the outage's versions with what changed, like the
+    canned query outage_history; `area` its latest area (GeoJSON text) or None.
+    """
+    row = conn.execute(
+        """select o.id, o.latitude, o.longitude, first.[when], last.[when]
+        from outages o join snapshots first on first.id = o.first_snapshot
+        join snapshots last on last.id = o.last_snapshot where o.id = ?""",
+        (outage,),
+    ).fetchone()
+    if row is None:
+        return None
+    _, latitude, longitude, first_seen, last_seen = row
+    levels = conn.execute(
+        """select s.[when], v.estCustAffected
+        from outage_versions v
+        join version_runs r on r.version = v.id
+        join snapshots s on s.bucket = r.bucket and s.id between r.first_snapshot and r.last_snapshot
+        where v.outage = ? and s.suspect is null
+        order by s.id""",
+        (outage,),
+    ).fetchall()
+    customers = [
+        (when, count) for i, (when, count) in enumerate(levels)
+        if i in (0, len(levels) - 1) or count != levels[i - 1][1] or count != levels[i + 1][1]
+    ]
+    versions = conn.execute(
+        """select v.id, first.[when], last.[when], snapshots, v.estCustAffected, crew_statuses.name,
+            causes.name, v.currentEtor, v.crewEta, regions.name, v.latitude, v.longitude, v.hazardFlag
+        from (
+            select version, min(first_snapshot) as first_snapshot, max(last_snapshot) as last_snapshot,
+                sum(last_snapshot - first_snapshot + 1) as snapshots
+            from version_runs where version in (select id from outage_versions where outage = :outage)
+            group by version
+        ) runs
+        join outage_versions v on v.id = runs.version
+        join snapshots first on first.id = runs.first_snapshot
+        join snapshots last on last.id = runs.last_snapshot
+        left join crew_statuses on crew_statuses.id = v.crewCurrentStatus
+        left join causes on causes.id = v.cause
+        left join regions on regions.id = v.regionName
+        order by v.id
+        limit :limit""",
+        {"outage": outage, "limit": MAX_VERSIONS},
+    ).fetchall()
+    area = None
+    if _has_table(conn, "areas"):
+        found = conn.execute("select geometry from areas where outage = ? order by id desc limit 1", (outage,)).fetchone()
+        area = found[0] if found else None
+    return {
+        "outage": outage,
+        "latitude": latitude,
+        "longitude": longitude,
+        "first_seen": first_seen,
+        "last_seen": last_seen,
+        "customers": customers,
+        "versions": [_version_changes(tuple(v), tuple(p) if p else None)
+                     for p, v in zip([None, *versions], versions)],
+        "more_versions": len(versions) == MAX_VERSIONS,
+        "area": area,
+    }
+
+
+def _version_changes(version: tuple, previous: tuple | None) -> dict:
+    (id, first_seen, last_seen, snapshots, customers, crew, cause, etor, eta, region,
+     latitude, longitude, hazard) = version
+    if previous is None:
+        changes = ["first seen"]
+    else:
+        (_, _, _, _, was_customers, was_crew, was_cause, was_etor, was_eta, was_region,
+         was_latitude, was_longitude, was_hazard) = previous
+        changes = []
+        if customers != was_customers:
+            changes.append(f"customers {_or_dash(was_customers)} -> {_or_dash(customers)}")
+        if crew != was_crew:
+            changes.append(f"crew: {_or_dash(crew)}")
+        if cause != was_cause:
+            changes.append(f"cause: {_or_dash(cause)}")
+        if etor != was_etor:
+            if etor is None or was_etor is None:
+                changes.append("restoration estimate changed")
+            elif etor > was_etor:
+                changes.append(f"restoration estimate slipped {(etor - was_etor) / 3600:.1f} h")
+            else:
+                changes.append(f"restoration estimate moved earlier {(was_etor - etor) / 3600:.1f} h")
+        if eta != was_eta:
+            changes.append("crew ETA changed")
+        if region != was_region:
+            changes.append(f"region: {_or_dash(region)}")
+        if (latitude, longitude) != (was_latitude, was_longitude):
+            changes.append("moved")
+        if hazard != was_hazard:
+            changes.append(f"hazard flag {_or_dash(hazard)}")
+    return {
+        "version": id, "first_seen": first_seen, "last_seen": last_seen, "snapshots": snapshots,
+        "customers": customers, "crew": crew, "cause": cause, "etor": etor,
+        "changes": "; ".join(changes) or "other fields",
+    }
+
+
+def _or_dash(value) -> str:
+    return "-" if value is None else str(value)
+
+
+def draw_customers_chart(customers: list[tuple[int, int | None]], label: Callable[[int], str],
+                         width: int = 900, height: int = 260) -> dict | None:
+    """An SVG step chart of customers over time: the path, its axes' ticks and their labels."""
+    if not customers:
+        return None
+    left, right, top, bottom = 64, 16, 12, 40
+    start, end = customers[0][0], customers[-1][0]
+    peak = max(count or 0 for _, count in customers) or 1
+    span = (end - start) or 1
+
+    def x(when: int) -> float:
+        return round(left + (when - start) / span * (width - left - right), 1)
+
+    def y(count: int | None) -> float:
+        return round(height - bottom - (count or 0) / peak * (height - top - bottom), 1)
+
+    steps = []
+    for i, (when, count) in enumerate(customers):
+        if i and count != customers[i - 1][1]:
+            steps.append(f"L{x(when)},{y(customers[i - 1][1])}")
+        steps.append(f"{'L' if i else 'M'}{x(when)},{y(count)}")
+    if end == start:  # seen at one moment only: its level across the chart
+        steps.append(f"L{width - right},{y(customers[-1][1])}")
+    ticks = 4 if end > start else 0
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - right,
+        "top": top,
+        "baseline": height - bottom,
+        "path": " ".join(steps),
+        "x_ticks": [(x(start + span * i // max(ticks, 1)), label(start + span * i // max(ticks, 1)))
+                    for i in range(ticks + 1)],
+        "y_ticks": [(y(peak * i / 2), f"{round(peak * i / 2):,}") for i in range(3)],
+        "peak": peak,
+    }
