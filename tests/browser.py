@@ -151,7 +151,7 @@ def _scroll_into_frame(page, selector: str, margin: int = 24) -> None:
 
 
 def take_screenshots(db: Path, out: Path) -> list[Path]:
-    """Screenshot the map of the outages out now and the customers chart of `db` into `out`."""
+    """Screenshot the map of the outages out now, the customers chart, the areas and the replay of `db` into `out`."""
     executable = find_chromium()
     if executable is None:
         raise ServerError(f"Chromium is not installed: {INSTALL_CHROMIUM}")
@@ -166,7 +166,18 @@ def take_screenshots(db: Path, out: Path) -> list[Path]:
         _scroll_into_frame(page, "#customers-chart")
         chart_png = out / "chart.png"
         page.screenshot(path=chart_png)
-    return [map_png, chart_png]
+        page.goto(f"{url}/outages/most_recent_areas")
+        page.wait_for_selector(AREAS, timeout=20_000)
+        page.wait_for_timeout(1000)
+        _scroll_into_frame(page, ".leaflet-container")
+        areas_png = out / "areas.png"
+        page.screenshot(path=areas_png)
+        page.goto(f"{url}/-/replay")
+        page.wait_for_selector(MARKERS + ", .leaflet-overlay-pane path", timeout=20_000)
+        page.wait_for_timeout(3000)  # let it play a few frames
+        replay_png = out / "replay.png"
+        page.screenshot(path=replay_png)
+    return [map_png, chart_png, areas_png, replay_png]
 
 
 if __name__ == "__main__":
