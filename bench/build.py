@@ -190,10 +190,13 @@ def main(work, shared, quick, with_git_history, repeat, json_out):
     """
     work.mkdir(parents=True, exist_ok=True)
     histories = prepare(work, quick, shared)
-    figures = {"machine": f"{os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}",
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    figures = {"machine": f"{os.cpu_count()} cores, {memory:.0f} GiB, Python {sys.version.split()[0]}, "
+                          f"SQLite {sqlite3.sqlite_version}",
                "builds": []}
     click.echo(f"machine: {figures['machine']}")
-    header = "| history | commits | rows | floor s | build s | ratio | s per 1k commits | CPU s per 1k commits | peak MB | bytes/row | append 1 commit s | rerun s |"
+    header = ("| history | commits | rows | floor s | build s | ratio | s per 1k commits | CPU s per 1k commits "
+              "| peak MB | bytes/row | append 1 commit s | rerun s |")
     lines = [header, "|" + "---|" * 12]
     per_commit = {}
     for name, repo, file in histories:
@@ -222,7 +225,8 @@ def main(work, shared, quick, with_git_history, repeat, json_out):
         figures["builds"].append(entry)
         lines.append(
             f"| {name} | {commits:,} | {rows:,} | {floor:.1f} | {seconds:.1f} | {seconds / floor:.2f}x | "
-            f"{per_commit[name][0]:.2f} | {per_commit[name][1]:.2f} | {peak:.0f} | {size / rows:.1f} | {append:.2f} | {rerun:.2f} |"
+            f"{per_commit[name][0]:.2f} | {per_commit[name][1]:.2f} | {peak:.0f} | {size / rows:.1f} | "
+            f"{append:.2f} | {rerun:.2f} |"
         )
     small, large = [n for n in per_commit if n.startswith("synthetic")]
     growth = per_commit[large][0] / per_commit[small][0]

@@ -56,7 +56,7 @@ def time_query(conn: sqlite3.Connection, sql: str, parameters: dict, runs: int, 
     best = float("inf")
     for _ in range(runs):
         deadline = time.perf_counter() + budget
-        conn.set_progress_handler(lambda: time.perf_counter() > deadline, 10_000)
+        conn.set_progress_handler(lambda deadline=deadline: time.perf_counter() > deadline, 10_000)
         started = time.perf_counter()
         try:
             conn.execute(sql, parameters).fetchall()

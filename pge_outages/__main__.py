@@ -36,8 +36,11 @@ def cli():
 @click.option("--once", is_flag=True,
               help="Run once and exit, with status 1 if the run failed (for a systemd timer or cron).")
 @click.option("--remote", metavar="NAME", help="Remote to pull from (default: the upstream of the checked-out branch).")
-@click.option("--branch", metavar="BRANCH", help="Branch of the remote to pull (default: the upstream of the checked-out branch).")
-@click.option("--file", "file", metavar="PATH", help="Path of the outage file in the repository (default: outages.json or pge-outages.json, whichever the history holds).")
+@click.option("--branch", metavar="BRANCH",
+              help="Branch of the remote to pull (default: the upstream of the checked-out branch).")
+@click.option("--file", "file", metavar="PATH",
+              help="Path of the outage file in the repository "
+                   "(default: outages.json or pge-outages.json, whichever the history holds).")
 def refresh(repo, db, every, once, remote, branch, file):
     """Keep a served database fresh: pull REPO and add its new commits to DB, again and again.
 

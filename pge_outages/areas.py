@@ -21,7 +21,6 @@ _HEADER = b'{"type": "FeatureCollection", "features": ['
 _FOOTER = b"]}"
 _SEPARATOR = b"},\n{"
 _WHITESPACE = b" \t\r\n"
-_UNKNOWN = object()
 
 
 class InvalidAreas(ValueError):
@@ -102,8 +101,9 @@ class AreaReader:
         current: dict[bytes, Area | None] = {}
         areas = []
         for body in middle[1:-1].split(_SEPARATOR):
-            area = known.get(body, _UNKNOWN)
-            if area is _UNKNOWN:
+            if body in known:
+                area = known[body]
+            else:
                 try:
                     area = area_of(orjson.loads(b"{" + body + b"}"))
                 except orjson.JSONDecodeError:

@@ -11,18 +11,25 @@ from __future__ import annotations
 import gc
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from . import history
 from .areas import AreaReader, InvalidAreas
 from .database import (
-    SCHEMA_VERSION, UPGRADABLE, DatabaseError, SnapshotWriter, checkpoint, connect, create_schema, read_meta,
+    SCHEMA_VERSION,
+    UPGRADABLE,
+    DatabaseError,
+    SnapshotWriter,
+    checkpoint,
+    connect,
+    create_schema,
+    read_meta,
     schema_is_current,
     table_names,
 )
-from .feed import InvalidVersion, record_bodies, parse_version, split_records
+from .feed import InvalidVersion, parse_version, record_bodies, split_records
 from .lock import writing
 
 # Seconds a build waits for another build of the same database to finish.
@@ -118,9 +125,11 @@ def _check_database(
                 f"{db_path} is a SQLite database that this tool did not build "
                 f"(it has tables {', '.join(sorted(tables))}); give a new file"
             )
-        return _from_the_first_commit(repo)
+        _refuse_shallow(repo)
+        return None  # a build from the first commit
     if rebuild:
-        return _from_the_first_commit(repo)
+        _refuse_shallow(repo)
+        return None
     if meta.get("schema_version") not in (SCHEMA_VERSION, *UPGRADABLE):
         raise DatabaseError(
             f"{db_path} was built by another version of this tool (schema {meta.get('schema_version')}, "
@@ -161,15 +170,14 @@ def _check_database(
     return last
 
 
-def _from_the_first_commit(repo) -> None:
-    """None, for a build from the first commit; raise if a shallow clone would hide the first ones."""
+def _refuse_shallow(repo) -> None:
+    """Raise if `repo` is a shallow clone, which would hide the first commits from a build that starts there."""
     if history.is_shallow(repo):
         raise history.HistoryError(
             f"{repo.working_tree_dir or repo.git_dir} is a shallow clone: a database built from it "
             "would miss every commit before the clone's depth; fetch the whole history first "
             "(git fetch --unshallow)"
         )
-    return None
 
 
 def _start_meta(conn: sqlite3.Connection, repo_path: str | Path, path: str) -> None:
@@ -230,6 +238,7 @@ def _read_versions(conn, repo, paths, tip, since, on_commit) -> BuildResult:
             except InvalidVersion:
                 # A record that does not parse alone: parse the whole file, which
                 # says what is wrong with it or, if the split was fooled, reads it.
+                assert blob is not None  # bodies were split from it
                 bodies = record_bodies(parse_version(blob))
                 sid = writer.add_snapshot(version.hash, version.when, version.title, bodies)
         except InvalidVersion as reason:

@@ -13,8 +13,12 @@ from .lock import DatabaseBusy
 @click.command()
 @click.argument("repo", type=click.Path(file_okay=False, path_type=str))
 @click.argument("db", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--file", "file", metavar="PATH", help="Path of the outage file in the repository (default: outages.json or pge-outages.json, whichever the history holds).")
-@click.option("--areas-file", metavar="PATH", help="Path of the outage areas file (default: outage-areas.geojson beside the outage file, if the history holds it).")
+@click.option("--file", "file", metavar="PATH",
+              help="Path of the outage file in the repository "
+                   "(default: outages.json or pge-outages.json, whichever the history holds).")
+@click.option("--areas-file", metavar="PATH",
+              help="Path of the outage areas file "
+                   "(default: outage-areas.geojson beside the outage file, if the history holds it).")
 @click.option("--branch", metavar="REF", help="Branch or commit to read (default: the repository's HEAD).")
 @click.option("--rebuild", is_flag=True, help="Drop what the database holds and build it again from the first commit.")
 @click.option("--silent", is_flag=True, help="Show no progress bar.")
@@ -46,9 +50,9 @@ def build(repo, db, file, areas_file, branch, rebuild, silent, wait):
         result = build_database(repo, db, file=file, branch=branch, rebuild=rebuild,
                                 on_start=on_start, on_commit=on_commit, wait=wait, areas_file=areas_file)
     except (HistoryError, DatabaseError, HistoryRewritten) as error:
-        raise click.ClickException(str(error))
+        raise click.ClickException(str(error)) from error
     except DatabaseBusy as error:
-        raise click.ClickException(f"{error}; {db} left as it is, run again when that build is done")
+        raise click.ClickException(f"{error}; {db} left as it is, run again when that build is done") from error
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any, Iterable
 
 from .feed import COLUMNS, count_stale, normalise_record, outage_id, parse_record
 from .glitches import COLUMNS as SNAPSHOT_COLUMNS
@@ -279,7 +278,7 @@ def _upgrade(conn: sqlite3.Connection) -> None:
         import sqlite_utils
 
         # Versions stored before keep NULL: which layer they came from was not recorded.
-        sqlite_utils.Database(conn)["outage_versions"].add_column("layers", str)
+        sqlite_utils.Database(conn).table("outage_versions").add_column("layers", str)
     if "bucket" not in _columns(conn, "snapshots"):
         # A virtual column: computed when read, so it costs the rows nothing.
         conn.execute(f"ALTER TABLE snapshots ADD COLUMN bucket INTEGER GENERATED ALWAYS AS (id / {BUCKET}) VIRTUAL")
@@ -413,12 +412,12 @@ class _Areas:
         bucket = sid // BUCKET
         if areas is None or (areas is self.applied and reuses == self.applied_reuses):
             # The same areas as the snapshot before, and numbers that still mean the same outages.
-            for entry in self.active.values():
-                run = entry[2]
+            for kept in self.active.values():
+                run = kept[2]
                 if run[0] == bucket:
                     run[3] = sid
                 else:
-                    entry[2] = self._new_run(bucket, sid, entry[0])
+                    kept[2] = self._new_run(bucket, sid, kept[0])
             return 0
         self.applied, self.applied_reuses = areas, reuses
         before = len(self.new)

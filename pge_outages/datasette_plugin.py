@@ -13,7 +13,7 @@ period's snapshots on a map (`/-/replay`) and shows an outage's history on its o
 
 import json
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
@@ -29,7 +29,12 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from markupsafe import Markup
 
 from .pages import (
-    FRAME_SIZE, BadReplayParameter, draw_customers_chart, read_frame_request, read_frames, read_outage_history,
+    FRAME_SIZE,
+    BadReplayParameter,
+    draw_customers_chart,
+    read_frame_request,
+    read_frames,
+    read_outage_history,
 )
 
 EXPANDED_VIEWS = ("outage_snapshots", "area_snapshots")
@@ -84,7 +89,7 @@ def read_time(value, column: str) -> datetime | None:
     """The moment a cell of `column` holds, or None when it holds no time."""
     if column in UNIX_TIME_COLUMNS and isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
-            return datetime.fromtimestamp(value, timezone.utc)
+            return datetime.fromtimestamp(value, UTC)
         except (OverflowError, OSError, ValueError):
             return None
     if (column in ISO_TIME_COLUMNS or column in UNIX_TIME_COLUMNS) and isinstance(value, str):
@@ -211,7 +216,7 @@ async def _read(datasette, fn, database: str | None = None):
 
 
 def _clock(when: int) -> str:
-    return pacific_time(datetime.fromtimestamp(when, timezone.utc))
+    return pacific_time(datetime.fromtimestamp(when, UTC))
 
 
 def _tick(when: int) -> str:
@@ -305,4 +310,4 @@ def outage_page_vars(template, database, view_name, request, datasette):
 
 
 def _iso_utc(when: int) -> str:
-    return datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

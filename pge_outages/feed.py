@@ -8,9 +8,10 @@ numbers as numbers and every time in Unix seconds (UTC).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
-from typing import Any, Callable, Iterable
 
 import orjson
 
@@ -240,7 +241,7 @@ def flatten_features(collection: dict[str, Any]) -> list[Any]:
     ):
         return [_flatten_geojson(feature) for feature in features]
     reference = collection.get("spatialReference")
-    wkids = set()
+    wkids: set[Any] = set()
     if isinstance(reference, dict):
         wkids = {reference.get("wkid"), reference.get("latestWkid")} - {None}
     if wkids and not wkids & _WEB_MERCATOR and not wkids & _WGS84:

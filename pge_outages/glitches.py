@@ -13,6 +13,7 @@ knows what happened.
 from __future__ import annotations
 
 import sqlite3
+from itertools import pairwise
 
 GAP_SECONDS = 30 * 60
 EMPTY_AFTER = 20  # an empty snapshot is suspect after one of at least this many outages
@@ -102,7 +103,7 @@ class SnapshotTail:
         self.settled_before = rows[0].id if rows else 1
 
     @classmethod
-    def load(cls, conn: sqlite3.Connection) -> "SnapshotTail":
+    def load(cls, conn: sqlite3.Connection) -> SnapshotTail:
         """Read the unsettled tail back from the database."""
         last = conn.execute("select max(id) from snapshots").fetchone()[0]
         if last is None:
@@ -146,7 +147,7 @@ class SnapshotTail:
         trusted = [row for row in self.rows if row.suspect is None]
         for row in self.rows:
             row.trusted_minutes = 0.0
-        for row, following in zip(trusted, trusted[1:]):
+        for row, following in pairwise(trusted):
             row.trusted_minutes = min(following.when - row.when, GAP_SECONDS) / 60
         self._weigh_from(self.rows)
 

@@ -14,9 +14,9 @@ import posixpath
 import queue
 import subprocess
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import git
 
@@ -201,7 +201,7 @@ def iter_contents(
         try:
             before = since  # only the first commit reads unchanged files, at `since`
             for count, version in enumerate(iter_commit_versions(repo, paths, tip, since), 1):
-                specs = []
+                specs: list[str | None | object] = []  # object: _KEEP
                 for path in paths:
                     if path in version.blobs:
                         specs.append(version.blobs[path])
@@ -212,7 +212,7 @@ def iter_contents(
                 before = None
                 requested.put((version, specs))
                 for spec in specs:
-                    if spec is not None and spec is not _KEEP:
+                    if isinstance(spec, str):  # neither None nor _KEEP
                         cat.stdin.write(spec.encode() + b"\n")
                 if count % 32 == 0:
                     cat.stdin.flush()

@@ -10,9 +10,9 @@ import fcntl
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 POLL_SECONDS = 0.1
 _held = threading.local()

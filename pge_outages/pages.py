@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 import sqlite3
 from bisect import bisect_left, bisect_right
-from datetime import datetime, timezone
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from itertools import pairwise
 
 import orjson
 
@@ -50,7 +51,7 @@ def read_moment(text: str | None, name: str) -> int | None:
             f"{name}: {text!r} is not an ISO 8601 time, such as {EXAMPLE_TIME} (without an offset: UTC)"
         ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
 
 
@@ -166,7 +167,8 @@ def _in_frames(ids: list[int], runs, at: int) -> list[list]:
     cover instead. A run covering none of them (suspect snapshots only) is left out; runs
     showing the same that follow each other in `ids` (split by a bucket's end, a suspect
     snapshot, or a change the map does not show) are one."""
-    found, shown = [], None
+    found: list[list] = []
+    shown = None
     for run in runs:
         first, last = bisect_left(ids, run[at]), bisect_right(ids, run[at + 1]) - 1
         if first > last:
@@ -184,7 +186,7 @@ def _has_table(conn: sqlite3.Connection, name: str) -> bool:
 
 
 def _iso(when: int) -> str:
-    return datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def read_outage_history(conn: sqlite3.Connection, outage: int) -> dict | None:
@@ -237,7 +239,8 @@ def read_outage_history(conn: sqlite3.Connection, outage: int) -> dict | None:
     ).fetchall()
     area = None
     if _has_table(conn, "areas"):
-        found = conn.execute("select geometry from areas where outage = ? order by id desc limit 1", (outage,)).fetchone()
+        found = conn.execute(
+            "select geometry from areas where outage = ? order by id desc limit 1", (outage,)).fetchone()
         area = found[0] if found else None
     return {
         "outage": outage,
@@ -247,7 +250,7 @@ def read_outage_history(conn: sqlite3.Connection, outage: int) -> dict | None:
         "last_seen": last_seen,
         "customers": customers,
         "versions": [_version_changes(tuple(v), tuple(p) if p else None)
-                     for p, v in zip([None, *versions], versions)],
+                     for p, v in pairwise([None, *versions])],
         "more_versions": len(versions) == MAX_VERSIONS,
         "area": area,
     }
@@ -307,7 +310,7 @@ def draw_customers_chart(customers: list[tuple[int, int | None]], label: Callabl
     def x(when: int) -> float:
         return round(left + (when - start) / span * (width - left - right), 1)
 
-    def y(count: int | None) -> float:
+    def y(count: float | None) -> float:
         return round(height - bottom - (count or 0) / peak * (height - top - bottom), 1)
 
     steps = []

@@ -14,9 +14,10 @@ import sqlite3
 import subprocess
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from .build import HistoryRewritten, build_database
 from .database import DatabaseError
@@ -72,6 +73,8 @@ def pull_repository(repo: str | Path, remote: str | None = None, branch: str | N
     after = _head(repo)
     if before == after:
         return 0
+    if after is None:
+        raise PullError(f"{repo} has no commit after git pull")
     revisions = f"{before}..{after}" if before else after
     return int(_git(repo, "rev-list", "--count", revisions))
 
@@ -154,7 +157,7 @@ def _refresh(repo, db, remote, branch, file, now) -> _Run:
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _serving(db: str | Path) -> str:

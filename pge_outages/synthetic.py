@@ -115,7 +115,7 @@ class _Outage:
         self.lifetime = int(rng.expovariate(1 / (STORM_HOURS if storm else CALM_HOURS)) * 3600) + INTERVAL
         self.devices = rng.randint(1, 4) if rng.random() < 0.3 else 0
         self.circuit = rng.randint(10_000_000, 99_999_999)
-        self.layers = (5,)
+        self.layers: tuple[int, ...] = (5,)
         self.planned = False
         self.text: str | None = None
 
@@ -142,7 +142,7 @@ class _Outage:
 
     def record(self, era: str) -> dict:
         if era == "legacy":
-            record = {
+            record: dict = {
                 "outageNumber": str(self.number),
                 "outageStartTime": str(self.start),
                 "crewCurrentStatus": STATUSES[self.status],
@@ -330,7 +330,7 @@ def iter_scrapes(commits: int, era: str = "today", seed: int = 1, outages: int =
     text = "[]\n"
     for tick in range(commits):
         now = start + tick * INTERVAL
-        storm = next((p for s, p in zip(storm_starts, storm_places) if s <= tick < s + 36), None)
+        storm = next((p for s, p in zip(storm_starts, storm_places, strict=True) if s <= tick < s + 36), None)
         added = changed = removed = 0
         for key in list(active):
             outage = active[key]
@@ -383,6 +383,7 @@ def generate_history(path: str | Path, commits: int = 500, era: str = "today", s
     importer = subprocess.Popen(
         ["git", "fast-import", "--quiet", "--done"], cwd=path, stdin=subprocess.PIPE
     )
+    assert importer.stdin is not None  # stdin=PIPE
     write = importer.stdin.write
     try:
         for when, message, blob, areas in iter_scrapes(commits, era, seed, outages, storms, broken, start):
@@ -410,11 +411,16 @@ def generate_history(path: str | Path, commits: int = 500, era: str = "today", s
 @click.argument("path", type=click.Path(file_okay=False))
 @click.option("--era", type=click.Choice(ERAS), default="today", show_default=True,
               help="Which feed format to write: legacy (2019-2022), arcgis (2024, layer 5) or today (layers 4 and 5).")
-@click.option("--commits", type=click.IntRange(1), default=500, show_default=True, help="How many scrapes (commits), ten minutes apart.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Random seed: the same seed gives the same history.")
-@click.option("--outages", type=click.IntRange(1), default=40, show_default=True, help="Typical number of outages in a calm snapshot.")
-@click.option("--storms", type=click.IntRange(0), default=3, show_default=True, help="How many six-hour storms bring many outages at once.")
-@click.option("--broken", type=click.IntRange(0), default=0, show_default=True, help="How many versions to replace by broken ones (HTML, truncated JSON, ...).")
+@click.option("--commits", type=click.IntRange(1), default=500, show_default=True,
+              help="How many scrapes (commits), ten minutes apart.")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="Random seed: the same seed gives the same history.")
+@click.option("--outages", type=click.IntRange(1), default=40, show_default=True,
+              help="Typical number of outages in a calm snapshot.")
+@click.option("--storms", type=click.IntRange(0), default=3, show_default=True,
+              help="How many six-hour storms bring many outages at once.")
+@click.option("--broken", type=click.IntRange(0), default=0, show_default=True,
+              help="How many versions to replace by broken ones (HTML, truncated JSON, ...).")
 def main(path, era, commits, seed, outages, storms, broken):
     """Generate a synthetic outage history into a new git repository at PATH.
 
@@ -425,7 +431,7 @@ def main(path, era, commits, seed, outages, storms, broken):
     try:
         generate_history(path, commits, era, seed, outages, storms, broken)
     except FileExistsError as error:
-        raise click.ClickException(str(error))
+        raise click.ClickException(str(error)) from error
     files = FILES[era] + (f" and {AREAS_FILE}" if era == "today" else "")
     click.echo(f"{commits:,} commits of {files} written to {path}")
 

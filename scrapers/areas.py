@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import shapely
 from shapely.geometry import LinearRing, MultiPolygon, Polygon
@@ -122,7 +123,8 @@ def simplify_area(shape: BaseGeometry) -> BaseGeometry:
 
 
 def within_bounds(candidate: BaseGeometry, true_shape: BaseGeometry) -> bool:
-    """Whether candidate's area is within AREA_TOLERANCE of the true one, and their difference within DIFFERENCE_TOLERANCE."""
+    """Whether candidate's area is within AREA_TOLERANCE of the true one,
+    and their difference within DIFFERENCE_TOLERANCE."""
     true_area = true_shape.area
     if candidate.is_empty or not candidate.is_valid or true_area <= 0:
         return False

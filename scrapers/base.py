@@ -11,9 +11,10 @@ import os
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import requests
 
@@ -264,7 +265,7 @@ def normalise_records(feed: Feed, url: str, records: list[Record]) -> list[Recor
         shown = ", ".join(str(outage_id) for outage_id in duplicates[:5])
         raise FeedInvalid(f"{url}: duplicate {id_name} {shown}")
     cleaned = [{k: v for k, v in record.items() if k not in feed.drop_keys} for record in records]
-    return [record for _, record in sorted(zip(ids, cleaned), key=lambda pair: pair[0])]
+    return [record for _, record in sorted(zip(ids, cleaned, strict=True), key=lambda pair: pair[0])]
 
 
 def fetch_records(

@@ -7,9 +7,9 @@ way to make its commit again when another run pushed first.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 
 class GitError(RuntimeError):

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .areas import AreaError, merge_areas, shape_from_rings
@@ -31,7 +32,7 @@ URL_ENVVAR = "PGE_OUTAGES_URL"
 # The MapServer's outage layers and their id keys: layer 4 holds the outages
 # that have a polygon (almost all of them since April 2024), layer 5 the few
 # that have none. Read from the root, one scrape is the union of both.
-OUTAGE_LAYERS = {4: "OUTAGE_ID", 5: "F_OUTAGE_ID"}
+OUTAGE_LAYERS: dict[int | None, str] = {4: "OUTAGE_ID", 5: "F_OUTAGE_ID"}
 ID_KEYS = ("OUTAGE_ID", "F_OUTAGE_ID")
 LAYERS_KEY = "layers"
 AREAS_LAYER = 8  # the outage polygons: one or more rows per OUTAGE_ID
@@ -158,7 +159,8 @@ def fetch_layer(get_json: GetJson, url: str, layer: int | None, page_size: int =
         id_key = next((key for key in ID_KEYS if record.get(key) is not None), None)
         if id_key is None:
             expected_key = OUTAGE_LAYERS.get(layer) if layer is not None else None
-            raise FeedInvalid(f"{url}: outage {number} of {len(features)} has no {expected_key or ' or '.join(ID_KEYS)}")
+            missing = expected_key or " or ".join(ID_KEYS)
+            raise FeedInvalid(f"{url}: outage {number} of {len(features)} has no {missing}")
         record[id_key] = outage_number(url, id_key, record[id_key], number, len(features))
         if layer is not None:
             record[LAYERS_KEY] = [layer]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ def _esri_rings(geometry: dict, project) -> list:
     for polygon in polygons:
         for number, ring in enumerate(polygon):
             points = [list(project(x, y)) for x, y, *_ in ring]
-            signed = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(points, points[1:]))
+            signed = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in pairwise(points))
             clockwise = signed < 0
             if clockwise != (number == 0):
                 points.reverse()

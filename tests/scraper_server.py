@@ -14,11 +14,12 @@ import subprocess
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from click.testing import CliRunner, Result
@@ -56,7 +57,7 @@ class Reply:
     content_length: int | None = None
 
     @classmethod
-    def json(cls, payload: Any, status: int = 200) -> "Reply":
+    def json(cls, payload: Any, status: int = 200) -> Reply:
         return cls(status, json.dumps(payload).encode())
 
 

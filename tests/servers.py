@@ -8,8 +8,8 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 class ServerError(RuntimeError):
@@ -39,9 +39,9 @@ def running(command: list[str], url: str, env: dict[str, str] | None = None,
                 try:
                     with urllib.request.urlopen(f"{url}/-/versions.json", timeout=2):
                         break
-                except OSError:
+                except OSError as error:
                     if time.monotonic() > deadline:
-                        raise ServerError(f"{command[0]} did not answer on {url} within {timeout}s")
+                        raise ServerError(f"{command[0]} did not answer on {url} within {timeout}s") from error
                     time.sleep(0.1)
             yield url
         finally:

@@ -39,7 +39,8 @@ def _runs(first: int, last: int):
 def _square(latitude: float, longitude: float, size: float) -> str:
     north, east = round(latitude + size, 5), round(longitude + size, 5)
     ring = [[longitude, latitude], [east, latitude], [east, north], [longitude, north], [longitude, latitude]]
-    return '{"type":"Polygon","coordinates":[%s]}' % str(ring).replace(" ", "")
+    coordinates = str(ring).replace(" ", "")
+    return f'{{"type":"Polygon","coordinates":[{coordinates}]}}'
 
 
 def fill_storm(path: Path, snapshots: int = 1000, outages: int = 4000, seed: int = 1) -> Path:

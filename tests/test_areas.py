@@ -11,7 +11,7 @@ import json
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -230,13 +230,14 @@ def test_an_area_belongs_to_the_outage_its_number_means_then(tmp_path):
     repo, db, _ = build(tmp_path, old + new, times=old_times + new_times)
     successor = REUSE_BASE + 512
     assert rows(db, "select id from outages order by id") == [(512,), (successor,)]
-    assert rows(db, "select id, outage, geometry from areas order by id") == [(1, 512, text(A)), (2, successor, text(A))]
+    assert rows(db, "select id, outage, geometry from areas order by id") == [
+        (1, 512, text(A)), (2, successor, text(A))]
     assert [areas_in(db, snapshot) for snapshot in (3, 4)] == [{512: text(A)}, {successor: text(A)}]
     assert rows(db, "select outage, geometry from most_recent_areas") == [(successor, text(A))]
     # Added one commit at a time, the same.
     step_repo = make_files_repo(tmp_path / "step", [], [])
     step_db = tmp_path / "step.db"
-    for commit, when in zip(old + new, old_times + new_times):
+    for commit, when in zip(old + new, old_times + new_times, strict=True):
         commit_files(step_repo, [commit], times=[when])
         build_database(step_repo, step_db)
     assert dump_database(step_db, tables_only=True) == dump_database(db, tables_only=True)
@@ -438,7 +439,7 @@ def read_scrapes(repo: Path) -> list[tuple[str, int, dict[int, dict], dict[int, 
         input="".join(f"{sha}:{path}\n" for sha, _, _ in commits for path in (OUTAGES, AREAS)).encode(),
     ).stdout
     scrapes = []
-    for sha, when, title in commits:
+    for _sha, when, title in commits:
         files = []
         for _ in (OUTAGES, AREAS):
             header, _, shown = shown.partition(b"\n")
@@ -541,7 +542,7 @@ async def test_areas_at_picks_the_latest_trustworthy_snapshot_at_or_before(ds, h
     scrape = scrapes[150]
     title, when = scrape[0], scrape[1]
     # At the snapshot's own time with its offset, and five minutes later in UTC without one.
-    utc = datetime.fromtimestamp(when + 300, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    utc = datetime.fromtimestamp(when + 300, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     for at in (title, utc):
         answer = await areas_at(at)
         assert as_rows(answer) == expected_areas(scrape), at

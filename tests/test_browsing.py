@@ -16,7 +16,8 @@ import sqlite3
 import subprocess
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -147,7 +148,7 @@ async def get_json(ds: Datasette, path: str) -> dict:
 async def get_rows(ds: Datasette, path: str) -> list[dict]:
     data = await get_json(ds, path)
     assert not data.get("truncated"), f"{path} was truncated"
-    return [row if isinstance(row, dict) else dict(zip(data["columns"], row)) for row in data["rows"]]
+    return [row if isinstance(row, dict) else dict(zip(data["columns"], row, strict=True)) for row in data["rows"]]
 
 
 def query_path(name: str, **params: str) -> str:
@@ -155,7 +156,7 @@ def query_path(name: str, **params: str) -> str:
 
 
 def utc(when: int) -> str:
-    return datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def columns_of(db: Path, name: str) -> list[str]:
@@ -337,7 +338,7 @@ async def test_outage_history_lists_every_version_and_what_changed(ds, history):
     assert [(r["first_seen"], r["estCustAffected"], r["crewCurrentStatus"]) for r in rows] == [
         (s.title, r["EST_CUSTOMERS"], r["CREW_CURRENT_STATUS"]) for s, r in states[outage]]
     assert rows[0]["changes"] == "first seen"
-    for row, (before, after) in zip(rows[1:], zip(states[outage], states[outage][1:])):
+    for row, (before, after) in zip(rows[1:], pairwise(states[outage]), strict=True):
         old, new = before[1], after[1]
         assert (f"customers {old['EST_CUSTOMERS']} -> {new['EST_CUSTOMERS']}" in row["changes"]) == (
             old["EST_CUSTOMERS"] != new["EST_CUSTOMERS"])
@@ -435,7 +436,7 @@ async def test_scraper_gaps(ds, history, minutes):
     times = [s.when for s in history.scrapes]
     expected = [
         (before, after, sum(before < k < after for k in history.skipped))
-        for before, after in zip(times, times[1:]) if after - before > limit
+        for before, after in pairwise(times) if after - before > limit
     ]
     rows = await get_rows(ds, query_path("scraper_gaps", minutes=minutes))
     assert [(r["gap_minutes"], r["skipped_versions"]) for r in rows] == [
@@ -538,7 +539,8 @@ async def test_unfiltered_outage_snapshots_answers_in_under_500_ms(legacy_bundle
     assert response.status_code == 200
     assert time.perf_counter() - started < 0.5
     # filtered by snapshot, it is still counted
-    largest = sqlite3.connect(db).execute("select id, outage_count from snapshots order by outage_count desc").fetchone()
+    largest = sqlite3.connect(db).execute(
+        "select id, outage_count from snapshots order by outage_count desc").fetchone()
     counted = await ds.client.get(f"/outages/outage_snapshots.json?snapshot={largest[0]}&_size=1")
     assert counted.json()["filtered_table_rows_count"] == largest[1]
 

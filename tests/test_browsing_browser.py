@@ -12,7 +12,13 @@ from urllib.parse import urlencode
 import pytest
 
 from browser import (
-    CHART_FRAGMENT, INSTALL_CHROMIUM, chromium_page, find_chromium, open_area_map, open_chart, open_map,
+    CHART_FRAGMENT,
+    INSTALL_CHROMIUM,
+    chromium_page,
+    find_chromium,
+    open_area_map,
+    open_chart,
+    open_map,
     running_datasette,
 )
 from pge_outages.build import build_database

@@ -60,7 +60,7 @@ async def rows_of(ds: Datasette, path: str) -> list[dict]:
     response = await ds.client.get(path)
     assert response.status_code == 200, response.text[:500]
     data = response.json()
-    return [dict(zip(data["columns"], row)) for row in data["rows"]]
+    return [dict(zip(data["columns"], row, strict=True)) for row in data["rows"]]
 
 
 @pytest.mark.asyncio

@@ -13,7 +13,6 @@ import sys
 import time
 
 from conftest import ROOT, dump_database
-
 from pge_outages.build import build_database
 from pge_outages.lock import lock_path
 from pge_outages.synthetic import generate_history

@@ -2,7 +2,7 @@
 Pacific time in HTML only, and customers_over_time gets its chart from installed files."""
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import yaml
@@ -61,7 +61,7 @@ async def test_plugin_is_installed_and_skips_the_count(tmp_path):
     ],
 )
 def test_pacific_time(when, shown):
-    assert pacific_time(datetime.fromtimestamp(when, timezone.utc)) == shown
+    assert pacific_time(datetime.fromtimestamp(when, UTC)) == shown
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,7 @@ async def test_times_are_pacific_in_html_and_unix_seconds_in_json(legacy_db):
     rows = (await ds.client.get("/outages/snapshots.json?_shape=array&_sort=id")).json()
     assert all(isinstance(row["when"], int) for row in rows)
     html = (await ds.client.get("/outages/snapshots?_sort=id")).text
-    first = datetime.fromtimestamp(rows[0]["when"], timezone.utc)
+    first = datetime.fromtimestamp(rows[0]["when"], UTC)
     assert cells(html, "when")[0] == (
         f'<time datetime="{first.astimezone(PACIFIC).isoformat()}" title="{rows[0]["when"]}">'
         f"{pacific_time(first)}</time>")

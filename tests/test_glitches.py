@@ -122,8 +122,10 @@ def test_gap_makes_durations_uncertain(tmp_path):
     times = [T0, T0 + 600, T0 + 600 + 7200, T0 + 1200 + 7200]
     _, db = build(tmp_path, [feed({1: 4}), feed({1: 4, 2: 1}), feed({1: 4, 2: 2}), feed({2: 1})], times=times)
     gaps = query(db, "select * from coverage_gaps")
-    assert gaps == [{"before_snapshot": 2, "gap_start": query(db, "select title from snapshots where id = 2")[0]["title"],
-                     "after_snapshot": 3, "gap_end": query(db, "select title from snapshots where id = 3")[0]["title"],
+    assert gaps == [{"before_snapshot": 2,
+                     "gap_start": query(db, "select title from snapshots where id = 2")[0]["title"],
+                     "after_snapshot": 3,
+                     "gap_end": query(db, "select title from snapshots where id = 3")[0]["title"],
                      "gap_hours": 2.0}]
     one = query(db, "select * from outages_expanded where outage = 1")[0]
     assert one["duration_uncertain"] == 1
@@ -141,7 +143,7 @@ def test_incremental_build_equals_clean_build_one_commit_at_a_time(tmp_path):
     repo = make_repo(tmp_path / "step", versions[:1], times=times[:1])
     db = tmp_path / "step.db"
     build_database(repo, db)
-    for version, when in zip(versions[1:], times[1:]):
+    for version, when in zip(versions[1:], times[1:], strict=True):
         commit_versions(repo, [version], times=[when])
         build_database(repo, db)
     _, clean = build(tmp_path, versions, times=times, name="clean")

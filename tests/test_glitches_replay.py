@@ -13,8 +13,8 @@ import sqlite3
 import subprocess
 
 import pytest
-from conftest import commit_versions
 
+from conftest import commit_versions
 from pge_outages.build import build_database
 from pge_outages.synthetic import generate_history, iter_versions
 
@@ -59,7 +59,7 @@ def test_replayed_snapshot_is_suspect_and_stretches_no_outage(tmp_path):
         f"select outage, latest, possible_duration_hours, duration_hours_min, probably_ended"
         f" from outages_expanded where outage in ({','.join('?' * len(ids))})", ids).fetchall()
     assert len(rows) == 6
-    for outage, latest, hours, hours_min, ended in rows:
+    for outage, latest, _hours, hours_min, ended in rows:
         assert latest.startswith("2024-02"), (outage, latest)
         assert hours_min < 48 and ended == 1
     last_snapshots = conn.execute(

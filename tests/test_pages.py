@@ -13,7 +13,7 @@ import json
 import sqlite3
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
@@ -64,7 +64,7 @@ def rows(db, sql: str, *params) -> list[tuple]:
 
 
 def utc(when: int) -> str:
-    return datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def get_frames(ds: Datasette, **params) -> dict:
@@ -101,7 +101,7 @@ async def test_frames_hold_every_outage_and_area_of_every_trustworthy_snapshot(d
         assert 1 <= len(frames["snapshots"]) <= 7
         for k, (id, when, clock, count, customers) in enumerate(frames["snapshots"]):
             seen.append((id, when, count, customers))
-            assert clock == pacific_time(datetime.fromtimestamp(when, timezone.utc))
+            assert clock == pacific_time(datetime.fromtimestamp(when, UTC))
             outages = {(o, lat, lon, c) for o, lat, lon, c, first, last in frames["outages"] if first <= k <= last}
             assert outages == set(rows(
                 database, "select outage, latitude, longitude, estCustAffected from outage_snapshots"
@@ -139,7 +139,7 @@ async def test_frames_are_bounded_and_the_period_reads_times_as_outages_at_does(
     assert whole["total"] == total and whole["next"] == FRAME_SIZE
     # The title's own offset, or the same moment in UTC without one: the same snapshots.
     when = rows(database, "select [when] from snapshots where id = ?", second)[0][0]
-    naive = datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    naive = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     for moment in (second_title, naive, naive + "Z"):
         frames = await get_frames(ds, **{"from": moment, "limit": 3})
         assert [s[0] for s in frames["snapshots"]] == [second, second + 1, second + 2], moment
@@ -161,8 +161,10 @@ async def test_frames_are_bounded_and_the_period_reads_times_as_outages_at_does(
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("query, error", [
-    ("from=yesterday", "from: 'yesterday' is not an ISO 8601 time, such as 2019-10-27T15:00-07:00 (without an offset: UTC)"),
-    ("to=2019-13-01", "to: '2019-13-01' is not an ISO 8601 time, such as 2019-10-27T15:00-07:00 (without an offset: UTC)"),
+    ("from=yesterday",
+     "from: 'yesterday' is not an ISO 8601 time, such as 2019-10-27T15:00-07:00 (without an offset: UTC)"),
+    ("to=2019-13-01",
+     "to: '2019-13-01' is not an ISO 8601 time, such as 2019-10-27T15:00-07:00 (without an offset: UTC)"),
     ("from=2019-10-28&to=2019-10-27", "from (2019-10-28) is after to (2019-10-27)"),
     ("offset=-1", "offset: '-1' is not a whole number 0 or more"),
     ("offset=x", "offset: 'x' is not a whole number 0 or more"),

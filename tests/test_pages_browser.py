@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -65,7 +65,7 @@ def trustworthy(db) -> list[tuple[int, str, int, int]]:
     conn = sqlite3.connect(db)
     try:
         return [
-            (id, pacific_time(datetime.fromtimestamp(when, timezone.utc)), outages, areas)
+            (id, pacific_time(datetime.fromtimestamp(when, UTC)), outages, areas)
             for id, when, outages, areas in conn.execute(
                 """select id, [when],
                     (select count(*) from outage_snapshots o where o.snapshot = s.id and o.latitude is not null),

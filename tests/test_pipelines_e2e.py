@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import commit_versions, dump_database, fixture_versions, make_repo as make_history
+
+from conftest import commit_versions, dump_database, fixture_versions
+from conftest import make_repo as make_history
 from scraper_server import Reply, arcgis_features, clone, commit_count, git, make_remote, serve_feed
 from test_pipelines import DATA_FILES, SCRAPE_COMMAND, circleci_data_only_step, circleci_steps, github_steps
 

@@ -28,7 +28,10 @@ def test_reference_figures(built):
     era, repo, db = built
     ref = REFERENCE[era]
     conn = sqlite3.connect(db)
-    one = lambda sql, *p: conn.execute(sql, p).fetchone()
+
+    def one(sql, *p):
+        return conn.execute(sql, p).fetchone()
+
     assert one("select count(*) from snapshots")[0] == ref["commits"]
     assert one("select count(*) from skipped_versions")[0] == 0
     assert one("select count(*) from outages")[0] == ref["outages"]
@@ -40,7 +43,8 @@ def test_reference_figures(built):
     assert one("select hash, [when], outage_count, customers_affected from snapshots "
                "order by customers_affected desc limit 1") == ref["largest"]
     largest_id = one("select id from snapshots where hash = ?", ref["largest"][0])[0]
-    assert one("select sum(estCustAffected) from outage_snapshots where snapshot = ?", largest_id)[0] == ref["largest"][3]
+    customers = one("select sum(estCustAffected) from outage_snapshots where snapshot = ?", largest_id)[0]
+    assert customers == ref["largest"][3]
 
 
 @pytest.mark.shared

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -48,7 +48,7 @@ SERVING_3 = f"still serving snapshot 3 ({datetime.fromtimestamp(SCRAPES[2][0], _
 
 
 def now() -> datetime:
-    return datetime(2026, 11, 27, 21, 40, tzinfo=timezone.utc)
+    return datetime(2026, 11, 27, 21, 40, tzinfo=UTC)
 
 
 @dataclass
@@ -310,7 +310,8 @@ def test_command_option_errors(setup, args, error):
 def test_command_missing_repository(tmp_path):
     result = invoke(tmp_path / "nowhere", tmp_path / "outages.db", "--once")
     assert result.exit_code == 2
-    assert result.output.endswith(f"Error: Invalid value for 'REPO': Directory '{tmp_path / 'nowhere'}' does not exist.\n")
+    assert result.output.endswith(
+        f"Error: Invalid value for 'REPO': Directory '{tmp_path / 'nowhere'}' does not exist.\n")
 
 
 def test_the_service_logs_each_run_at_once_and_stops_on_sigterm(setup):

@@ -11,10 +11,10 @@ import json
 import random
 
 import pytest
-from captures import area_features, full_field_layers, raw_geometry_bytes, true_areas
-from scraper_server import FeedServer, Reply, commit_count, git, make_repo, run_scraper, serve_feed
 from shapely.geometry import shape
 
+from captures import area_features, full_field_layers, raw_geometry_bytes, true_areas
+from scraper_server import FeedServer, Reply, commit_count, git, make_repo, run_scraper, serve_feed
 from scrapers.areas import AREA_TOLERANCE, DIFFERENCE_TOLERANCE
 
 pytestmark = pytest.mark.shared

@@ -9,9 +9,11 @@ import os
 import subprocess
 import sys
 import time
+from itertools import pairwise
 
 import pytest
 import requests
+
 from scraper_server import (
     FAST,
     FeedServer,
@@ -27,7 +29,6 @@ from scraper_server import (
     serve_feed,
     silent_server,
 )
-
 from scrapers import pge
 from scrapers.base import (
     FeedCountMismatch,
@@ -195,7 +196,7 @@ def test_backoff_doubles_between_attempts(tmp_path):
             "--output", str(tmp_path / "o.json"), "--url", feed.url, "--attempts", "3", "--backoff", "0.1"
         )
     assert result.exit_code == 1
-    gaps = [b - a for a, b in zip(feed.times, feed.times[1:])]
+    gaps = [b - a for a, b in pairwise(feed.times)]
     assert len(gaps) == 2
     assert 0.1 <= gaps[0] < gaps[1]
     assert gaps[1] >= 0.2
@@ -367,7 +368,9 @@ FAULTS = {
         4,
     ),
     "not-an-object": (FeedServer(fault=Reply.json([])), "{url} returned JSON that is not an object", 1),
-    "no-count": (FeedServer(fault=Reply.json({"features": []})), "{url} returned no 'count' for returnCountOnly=true", 1),
+    "no-count": (
+        FeedServer(fault=Reply.json({"features": []})), "{url} returned no 'count' for returnCountOnly=true", 1,
+    ),
     "no-features": (
         FeedServer(page_fault=Reply.json({"displayFieldName": "OUTAGE_DEVICE_ID", "fields": []})),
         "{url} returned no 'features' list",

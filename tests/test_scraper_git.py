@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from scraper_server import (
     FeedServer,
     Reply,
@@ -18,7 +19,6 @@ from scraper_server import (
     run_scraper,
     serve_feed,
 )
-
 from scrapers import pge
 from scrapers.base import commit_message, normalise_records, render_records
 

@@ -1,4 +1,5 @@
-"""Real snapshots from the public histories in ../shared/data, served back and scraped: the history continues seamlessly."""
+"""Real snapshots from the public histories in ../shared/data, served back and scraped:
+the history continues seamlessly."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+
 from scraper_server import FeedServer, run_scraper, serve_feed
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -11,10 +11,10 @@ import json
 import sqlite3
 
 import pytest
-from captures import CALIFORNIA, customers, full_field_layers, layer_ids, storm_peak_layers
-from scraper_server import FeedServer, Reply, commit_count, git, make_repo, run_scraper, serve_feed
 
+from captures import CALIFORNIA, customers, full_field_layers, layer_ids, storm_peak_layers
 from pge_outages.build import build_database
+from scraper_server import FeedServer, Reply, commit_count, git, make_repo, run_scraper, serve_feed
 
 pytestmark = pytest.mark.shared
 
@@ -42,7 +42,7 @@ def test_storm_peak_union_of_both_layers(tmp_path):
     assert sum(r["layers"] == [5] for r in records) == 8
     assert sum(r["EST_CUSTOMERS"] for r in records) == customers(layers[4]) + customers(layers[5]) == 88_537
     # Layer 4 (1,694) pages four times under a cap of 500; layer 5 (8) once.
-    pages = [path.split("/")[-2] for path, params in zip(feed.paths, feed.requests)
+    pages = [path.split("/")[-2] for path, params in zip(feed.paths, feed.requests, strict=True)
              if params.get("returnCountOnly") != "true"]
     assert pages == ["4"] * 4 + ["5"]
 
@@ -200,7 +200,7 @@ def test_a_server_answering_in_wgs84_gives_the_same_file(tmp_path):
     expected = [r for r in json.loads(in_mercator.read_bytes()) if r["layers"] == [4]]
     got = json.loads(in_wgs84.read_bytes())
     assert [r["OUTAGE_ID"] for r in got] == [r["OUTAGE_ID"] for r in expected]
-    for mine, theirs in zip(got, expected):
+    for mine, theirs in zip(got, expected, strict=True):
         assert abs(mine["geometry_x"] - theirs["geometry_x"]) < 0.01
         assert abs(mine["geometry_y"] - theirs["geometry_y"]) < 0.01
 
@@ -232,7 +232,7 @@ def test_round_trip_through_the_builder_puts_every_outage_in_california(tmp_path
     rows = conn.execute("select snapshot, outage, latitude, longitude, layers from outage_snapshots").fetchall()
     assert len(rows) == 1_702 + 26
     (low_lat, high_lat), (low_lon, high_lon) = CALIFORNIA["latitude"], CALIFORNIA["longitude"]
-    for snapshot, outage, latitude, longitude, layers in rows:
+    for snapshot, outage, latitude, longitude, _layers in rows:
         assert low_lat < latitude < high_lat and low_lon < longitude < high_lon, (snapshot, outage)
     assert dict(conn.execute("select layers, count(*) from outage_snapshots group by layers")) == {
         "4": 1_694 + 25, "5": 8 + 1,

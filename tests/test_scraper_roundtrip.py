@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from scraper_server import FeedServer, arcgis_features, fixture_json, git, make_repo, run_scraper, serve_feed
 
 BUILD_DATABASE = Path(__file__).resolve().parents[1] / "build_database.py"

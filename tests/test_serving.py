@@ -13,20 +13,20 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 import yaml
 
 from conftest import ROOT, git
-from servers import free_port, running
 from pge_outages import build
 from pge_outages.refresh import refresh_once
 from pge_outages.synthetic import generate_history
+from servers import free_port, running
 
 SERVE = ROOT / "deploy" / "serve.sh"
 METADATA = yaml.safe_load((ROOT / "metadata.yml").read_text())
@@ -237,7 +237,8 @@ def test_never_down_while_the_database_grows(growing, monkeypatch, capsys):
 
 HOSTILE = {
     "endless recursive CTE": "with recursive r(i) as (select 1 union all select i + 1 from r) select count(*) from r",
-    "huge cross join": "select count(*) from outage_versions a, outage_versions b, outage_versions c, outage_versions d",
+    "huge cross join":
+        "select count(*) from outage_versions a, outage_versions b, outage_versions c, outage_versions d",
 }
 
 

@@ -5,7 +5,7 @@ import math
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -58,16 +58,15 @@ def test_database_matches_the_blobs(tmp_path, era):
     assert result.snapshots_added == len(expected["snapshots"])
     assert result.versions_skipped == 6
     conn = sqlite3.connect(db)
-    assert conn.execute("select hash, [when], outage_count, customers_affected from snapshots order by id").fetchall() == [
-        tuple(s) for s in expected["snapshots"]
-    ]
+    snapshots = conn.execute("select hash, [when], outage_count, customers_affected from snapshots order by id")
+    assert snapshots.fetchall() == [tuple(s) for s in expected["snapshots"]]
     per_snapshot = conn.execute(
         "select snapshot, count(*), sum(estCustAffected) from outage_snapshots group by snapshot order by snapshot"
     ).fetchall()
     assert per_snapshot == [(i + 1, s[2], s[3]) for i, s in enumerate(expected["snapshots"]) if s[2]]
     outages = conn.execute("select id, first_snapshot, last_snapshot from outages").fetchall()
     assert len(outages) == expected["distinct_outages"]
-    assert {o: (f, l) for o, f, l in outages} == {
+    assert {o: (first, last) for o, first, last in outages} == {
         o: (expected["first_seen"][o], expected["last_seen"][o]) for o in expected["first_seen"]
     }
     assert conn.execute("select sum(snapshot_count) from outages").fetchone()[0] == expected["rows"]
@@ -130,7 +129,7 @@ def test_today_same_seed_same_bytes(tmp_path):
 
 def test_today_starts_in_december_2025():
     when, _, _ = next(iter_versions(1, era="today"))
-    assert datetime.fromtimestamp(when, timezone.utc).isoformat() == "2025-12-01T08:00:00+00:00"
+    assert datetime.fromtimestamp(when, UTC).isoformat() == "2025-12-01T08:00:00+00:00"
 
 
 def test_today_records_follow_the_format():
@@ -157,9 +156,10 @@ def test_today_records_follow_the_format():
                 assert keys == LAYER_4_KEYS + [k for k in LAYER_5_KEYS if k not in LAYER_4_KEYS] + TAIL_KEYS
             if 4 in layers:
                 assert record["OUTAGE_CAUSE"] in {"STORM", "POLE FIRE", "EMERG REPAIRS", "PLNND SHUTDOWN"}
-                assert record["CREW_CURRENT_STATUS"] in {"Awaiting Crew", "Crew On Site", "Awaiting T-Man", "Crew Dispatched"}
+                assert record["CREW_CURRENT_STATUS"] in {
+                    "Awaiting Crew", "Crew On Site", "Awaiting T-Man", "Crew Dispatched"}
             for text, millis in TEXTS.items():
-                assert record[text] == datetime.fromtimestamp(record[millis] / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                assert record[text] == datetime.fromtimestamp(record[millis] / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             x, y = record["geometry_x"], record["geometry_y"]
             assert isinstance(x, float) and isinstance(y, float)
             assert round(x, 3) == x and round(y, 3) == y

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from browser import (
-    CUSTOMERS_CHART, INSTALL_CHROMIUM, bare_timestamps, chromium_page, find_chromium, open_customers_chart,
+    CUSTOMERS_CHART,
+    INSTALL_CHROMIUM,
+    bare_timestamps,
+    chromium_page,
+    find_chromium,
+    open_customers_chart,
     running_datasette,
 )
 from pge_outages.build import build_database
@@ -59,7 +64,7 @@ def pacific_ticks(first: int, last: int, hours: int) -> list[tuple[int, str]]:
     """Every Pacific hour divisible by `hours` from first to last: (Unix time, label), dated
     on the first tick and at midnight, as the chart labels them."""
     ticks = []
-    moment = datetime.fromtimestamp(first, timezone.utc).replace(minute=0, second=0)
+    moment = datetime.fromtimestamp(first, UTC).replace(minute=0, second=0)
     if moment.timestamp() < first:
         moment += timedelta(hours=1)
     while moment.timestamp() <= last:
@@ -82,7 +87,8 @@ def test_customers_chart_is_full_width_in_pacific_time_without_a_click(chromium,
         position = page.eval_on_selector(
             CUSTOMERS_CHART,
             """svg => {
-                const axes = [...svg.querySelectorAll(".role-axis-domain line, .role-axis-domain path")].map(p => p.getBoundingClientRect());
+                const axes = [...svg.querySelectorAll(".role-axis-domain line, .role-axis-domain path")]
+                    .map(p => p.getBoundingClientRect());
                 const x = axes.reduce((a, b) => (b.width > a.width ? b : a));
                 const label = [...svg.querySelectorAll(".role-axis-label text")]
                     .find(t => t.textContent === "Nov 3 00:00").getBoundingClientRect();

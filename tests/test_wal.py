@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from itertools import pairwise
 
 from pge_outages.build import build_database
 from pge_outages.synthetic import generate_history
@@ -56,5 +57,5 @@ def test_the_wal_is_empty_after_every_build_despite_constant_readers(tmp_path):
     # holds more than one build's writes, where without the checkpoint it holds
     # all of them (4 MB after these ten builds, and growing).
     assert sizes.count(0) >= len(sizes) // 2
-    assert all(after == 0 for before, after in zip(sizes, sizes[1:]) if before), sizes
+    assert all(after == 0 for before, after in pairwise(sizes) if before), sizes
     assert max(sizes) < 1_000_000
