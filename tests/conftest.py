@@ -126,3 +126,15 @@ def legacy_bundle(tmp_path_factory):
 def modern_bundle(tmp_path_factory):
     """(clone, database) of ../shared/data/modern-2024-q1.bundle, built once per session."""
     return _built_bundle(tmp_path_factory, "modern-2024-q1.bundle")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium for the browser tests, which skip (saying how to install it) where it is missing."""
+    from browser import INSTALL_CHROMIUM, find_chromium
+
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip(f"Chromium is not installed: {INSTALL_CHROMIUM}")
+    pytest.importorskip("playwright.sync_api", reason="Playwright is missing: pip install -e '.[test]'")
+    return executable

@@ -13,9 +13,7 @@ import pytest
 
 from browser import (
     CHART_FRAGMENT,
-    INSTALL_CHROMIUM,
     chromium_page,
-    find_chromium,
     open_area_map,
     open_chart,
     open_map,
@@ -25,15 +23,6 @@ from pge_outages.build import build_database
 from pge_outages.synthetic import generate_history
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    executable = find_chromium()
-    if executable is None:
-        pytest.skip(f"Chromium is not installed: {INSTALL_CHROMIUM}")
-    pytest.importorskip("playwright.sync_api", reason="Playwright is missing: pip install -e '.[test]'")
-    return executable
 
 
 @pytest.fixture(scope="module")

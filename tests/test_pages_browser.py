@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from browser import INSTALL_CHROMIUM, chromium_page, find_chromium, running_datasette
+from browser import chromium_page, running_datasette
 from pge_outages.build import build_database
 from pge_outages.datasette_plugin import pacific_time
 from pge_outages.synthetic import generate_history
@@ -24,15 +24,6 @@ pytestmark = pytest.mark.browser
 OUTAGES = "path.replay-outage"
 AREAS = "path.replay-area"
 STORM_PERIOD = "from=2019-10-26&to=2019-11-03"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    executable = find_chromium()
-    if executable is None:
-        pytest.skip(f"Chromium is not installed: {INSTALL_CHROMIUM}")
-    pytest.importorskip("playwright.sync_api", reason="Playwright is missing: pip install -e '.[test]'")
-    return executable
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,8 @@ import pytest
 
 from browser import (
     CUSTOMERS_CHART,
-    INSTALL_CHROMIUM,
     bare_timestamps,
     chromium_page,
-    find_chromium,
     open_customers_chart,
     running_datasette,
 )
@@ -35,15 +33,6 @@ START = 1572721200  # 2019-11-02 12:00 PDT
 # The pages with time columns a visitor starts from.
 PAGES = ["most_recent_snapshot", "outages", "outages_expanded", "snapshots", "customers_over_time",
          "restoration_slips", "outage_snapshots?snapshot=150"]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    executable = find_chromium()
-    if executable is None:
-        pytest.skip(f"Chromium is not installed: {INSTALL_CHROMIUM}")
-    pytest.importorskip("playwright.sync_api", reason="Playwright is missing: pip install -e '.[test]'")
-    return executable
 
 
 @pytest.fixture(scope="module")
