@@ -231,6 +231,7 @@ def test_test_workflow_runs_on_push_and_pull_request_and_reads_only():
     assert workflow["permissions"] == {}
     assert workflow["jobs"]["test"]["permissions"] == {"contents": "read"}
     assert workflow["jobs"]["test"]["steps"][-1]["run"] == "make test"
+    assert {"name": "Lint and type-check", "run": "make lint"} in workflow["jobs"]["test"]["steps"]
 
 
 def test_circleci_scrapes_every_10_minutes_with_the_same_command():
@@ -267,3 +268,4 @@ def test_circleci_runs_the_tests_on_push_but_not_on_a_schedule():
         "not": {"equal": ["scheduled_pipeline", "<< pipeline.trigger_source >>"]}
     }
     assert circleci_steps("test")[-1]["run"] == "make test"
+    assert "make lint" in [step.get("run") for step in circleci_steps("test")]
