@@ -138,3 +138,24 @@ def chromium() -> str:
         pytest.skip(f"Chromium is not installed: {INSTALL_CHROMIUM}")
     pytest.importorskip("playwright.sync_api", reason="Playwright is missing: pip install -e '.[test]'")
     return executable
+
+
+@pytest.fixture(scope="session")
+def areas_database(tmp_path_factory):
+    """A history in today's feed format, outage-areas.geojson beside outages.json, built once."""
+    from pge_outages.build import build_database
+    from pge_outages.synthetic import generate_history
+
+    base = tmp_path_factory.mktemp("browser-areas")
+    repo = generate_history(base / "history", commits=300, era="today", outages=60, seed=3)
+    build_database(repo, base / "outages.db")
+    return base / "outages.db"
+
+
+@pytest.fixture(scope="session")
+def areas_server(chromium, areas_database):
+    """Datasette serving areas_database, for the browser tests."""
+    from browser import running_datasette
+
+    with running_datasette(areas_database) as url:
+        yield url

@@ -39,21 +39,6 @@ def server(chromium, database):
         yield url
 
 
-@pytest.fixture(scope="module")
-def areas_database(tmp_path_factory):
-    """Today's feed, with outage-areas.geojson beside outages.json."""
-    base = tmp_path_factory.mktemp("browser-areas")
-    repo = generate_history(base / "history", commits=300, era="today", outages=60, seed=3)
-    build_database(repo, base / "outages.db")
-    return base / "outages.db"
-
-
-@pytest.fixture(scope="module")
-def areas_server(chromium, areas_database):
-    with running_datasette(areas_database) as url:
-        yield url
-
-
 def _row(database, sql: str) -> tuple:
     conn = sqlite3.connect(database)
     try:

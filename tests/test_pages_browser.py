@@ -14,9 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 from browser import chromium_page, running_datasette
-from pge_outages.build import build_database
 from pge_outages.datasette_plugin import pacific_time
-from pge_outages.synthetic import generate_history
 from storm import fill_storm
 
 pytestmark = pytest.mark.browser
@@ -34,20 +32,6 @@ def storm(tmp_path_factory):
 @pytest.fixture(scope="module")
 def storm_server(chromium, storm):
     with running_datasette(storm) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def areas_database(tmp_path_factory):
-    base = tmp_path_factory.mktemp("pages-browser")
-    repo = generate_history(base / "history", commits=150, era="today", outages=40, seed=5)
-    build_database(repo, base / "outages.db")
-    return base / "outages.db"
-
-
-@pytest.fixture(scope="module")
-def areas_server(chromium, areas_database):
-    with running_datasette(areas_database) as url:
         yield url
 
 
