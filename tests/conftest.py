@@ -1,97 +1,12 @@
-"""Shared test helpers: real git repositories built from lists of versions."""
+"""Shared fixtures: the fixture histories, the real bundles built once a session, Chromium."""
 
 from __future__ import annotations
 
-import json
-import os
-import sqlite3
 import subprocess
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SHARED_DATA = ROOT.parent / "shared" / "data"
-GIT_IDENTITY = ["-c", "user.name=Test Scraper", "-c", "user.email=scraper@example.com"]
-FIRST_COMMIT_TIME = 1572139800
-
-
-def git(repo: Path, *args: str, env: dict | None = None) -> str:
-    result = subprocess.run(
-        ["git", *GIT_IDENTITY, *args], cwd=repo, check=True, capture_output=True, text=True,
-        env={**os.environ, **(env or {})},
-    )
-    return result.stdout.strip()
-
-
-def commit_versions(repo: Path, versions: list, file: str = "outages.json", start: int | None = None,
-                    times: list[int] | None = None) -> list[str]:
-    """Commit each version of `file` in turn: a list or dict is written as indented
-    JSON, bytes as they are, None deletes the file. Commits are ten minutes apart
-    unless `times` gives each one's Unix time. Returns the commit hashes."""
-    return commit_files(repo, [{file: version} for version in versions], start, times)
-
-
-def commit_files(repo: Path, commits: list[dict], start: int | None = None,
-                 times: list[int] | None = None) -> list[str]:
-    """Commit several files at once, one commit per {path: version} (a version as
-    commit_versions takes it); a path a commit leaves out stays as it was."""
-    hashes = []
-    count = int(git(repo, "rev-list", "--count", "--all") or 0)
-    start = FIRST_COMMIT_TIME if start is None else start
-    for i, files in enumerate(commits):
-        for file, version in files.items():
-            path = repo / file
-            if version is None:
-                git(repo, "rm", "-q", file)
-            else:
-                data = version if isinstance(version, bytes) else (json.dumps(version, indent=2) + "\n").encode()
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
-                git(repo, "add", file)
-        when = f"{times[i] if times else start + (count + i) * 600} -0700"
-        git(repo, "commit", "-q", "--allow-empty", "-m", f"version {count + i + 1}",
-            env={"GIT_COMMITTER_DATE": when, "GIT_AUTHOR_DATE": when})
-        hashes.append(git(repo, "rev-parse", "HEAD"))
-    return hashes
-
-
-def areas_file(areas: dict[int, dict]) -> bytes:
-    """The scraper's outage-areas.geojson: {outage number: GeoJSON geometry}, one feature per line."""
-    lines = [json.dumps({"type": "Feature", "properties": {"OUTAGE_ID": number}, "geometry": geometry})
-             for number, geometry in sorted(areas.items())]
-    body = ",\n".join(lines) + "\n" if lines else ""
-    return ('{"type": "FeatureCollection", "features": [\n' + body + "]}\n").encode()
-
-
-def make_repo(path: Path, versions: list, file: str = "outages.json", times: list[int] | None = None) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
-    commit_versions(path, versions, file, times=times)
-    return path
-
-
-def fixture_versions(era: str) -> list:
-    return [json.loads(p.read_text()) for p in sorted((FIXTURES / era).glob("*.json"))]
-
-
-def dump_database(path: Path, tables_only: bool = False) -> dict[str, list]:
-    """Every row of every table (and view), for comparing two databases."""
-    conn = sqlite3.connect(path)
-    kinds = "('table')" if tables_only else "('table', 'view')"
-    names = [r[0] for r in conn.execute(
-        f"select name from sqlite_master where type in {kinds} and name != '_meta' order by name")]
-    dump = {name: sorted(conn.execute(f"select * from [{name}]").fetchall(), key=repr) for name in names}
-    conn.close()
-    return dump
-
-
-def require_shared(name: str) -> Path:
-    bundle = SHARED_DATA / name
-    if not bundle.exists():
-        pytest.skip(f"{bundle} is absent: the real histories live in ../shared/data beside the clone")
-    return bundle
+from helpers import fixture_versions, make_repo, require_shared
 
 
 @pytest.fixture

@@ -23,12 +23,22 @@ from datasette.app import Datasette
 import pge_outages.areas
 from browser import METADATA, SERVE_SETTINGS
 from build_database import build as build_command
-from conftest import FIRST_COMMIT_TIME, ROOT, areas_file, commit_files, dump_database, git, require_shared
+from helpers import (
+    FIRST_COMMIT_TIME,
+    ROOT,
+    areas_file,
+    commit_files,
+    dump_database,
+    git,
+    kill_after,
+    require_shared,
+    snapshot_count,
+    start_build,
+)
 from pge_outages.areas import AreaReader, InvalidAreas, parse_areas
 from pge_outages.build import build_database
 from pge_outages.database import REUSE_BASE
 from pge_outages.synthetic import AREAS_FILE, generate_history
-from test_resume import kill_after, snapshot_count, start_build
 
 T0 = FIRST_COMMIT_TIME
 DAY = 24 * 3600

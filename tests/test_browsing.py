@@ -26,7 +26,7 @@ import yaml
 from datasette.app import Datasette
 
 from browser import CHART_FRAGMENT, METADATA, SERVE_SETTINGS
-from conftest import areas_file, commit_files, git
+from helpers import areas_file, commit_files, git
 from pge_outages.build import build_database
 from pge_outages.database import OUR_TABLES, VIEWS_SQL
 from pge_outages.datasette_plugin import EXPANDED_VIEWS

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from build_database import build as build_command
-from conftest import commit_versions, dump_database, fixture_versions, git, make_repo
+from helpers import commit_versions, dump_database, fixture_versions, git, make_repo
 from pge_outages.build import build_database
 
 

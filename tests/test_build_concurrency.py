@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from conftest import ROOT, dump_database
+from helpers import ROOT, dump_database
 from pge_outages.build import build_database
 from pge_outages.lock import lock_path
 from pge_outages.synthetic import generate_history

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from build_database import build as build_command
-from conftest import commit_versions, fixture_versions, git, make_repo
+from helpers import commit_versions, fixture_versions, git, make_repo
 
 
 def run_cli(*args):

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import fixture_versions, make_repo, require_shared
+from helpers import fixture_versions, make_repo, require_shared
 from pge_outages.build import build_database
 
 REFERENCE = {  # ../shared/data/README.md, layer4-2025-12.bundle

@@ -9,7 +9,7 @@ import yaml
 from datasette.app import Datasette
 
 from browser import METADATA
-from conftest import fixture_versions, make_repo
+from helpers import fixture_versions, make_repo
 from pge_outages.build import build_database
 from pge_outages.datasette_plugin import PACIFIC, VEGA_FILES, needs_nocount, pacific_time, read_time
 

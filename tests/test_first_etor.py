@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 
-from conftest import dump_database, git, make_repo
+from helpers import dump_database, git, make_repo
 from pge_outages.build import build_database
 from pge_outages.database import SCHEMA_VERSION
 

@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from conftest import FIRST_COMMIT_TIME, commit_versions, dump_database, make_repo
+from helpers import FIRST_COMMIT_TIME, commit_versions, dump_database, make_repo
 from pge_outages.build import build_database
 from pge_outages.glitches import suspect_reason
 

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from conftest import commit_versions
+from helpers import commit_versions
 from pge_outages.build import build_database
 from pge_outages.synthetic import generate_history, iter_versions
 

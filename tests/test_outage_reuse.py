@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from conftest import FIRST_COMMIT_TIME, dump_database, make_repo
+from helpers import FIRST_COMMIT_TIME, dump_database, make_repo
 from pge_outages.build import build_database
 from pge_outages.database import REUSE_BASE
 

@@ -21,7 +21,7 @@ import yaml
 from datasette.app import Datasette
 
 from browser import METADATA, SERVE_SETTINGS
-from conftest import commit_files, git
+from helpers import commit_files, git
 from pge_outages.build import build_database
 from pge_outages.datasette_plugin import pacific_time
 from pge_outages.pages import FRAME_SIZE, MAX_FRAME_SIZE

@@ -1,8 +1,7 @@
 """The CI configuration files, checked without running CI: schemas, zizmor, and the shape the README promises.
 
 A broken or unsafe workflow fails `make test` here. Both checkers run offline:
-check-jsonschema with its built-in schemas, zizmor with --offline. Also the
-helpers test_pipelines_e2e.py uses to read the jobs' steps.
+check-jsonschema with its built-in schemas, zizmor with --offline.
 """
 
 from __future__ import annotations
@@ -16,48 +15,23 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-WORKFLOWS = ROOT / ".github" / "workflows"
-CIRCLECI = ROOT / ".circleci" / "config.yml"
+from workflows import (
+    CIRCLECI,
+    DATA_FILES,
+    ROOT,
+    SCRAPE_COMMAND,
+    WORKFLOWS,
+    circleci_data_only_step,
+    circleci_steps,
+    github_steps,
+    load_circleci,
+    load_workflow,
+)
+
 ZIZMOR_CONFIG = ROOT / ".github" / "zizmor.yml"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.y*ml"))
-# No --skip-ci: on CircleCI, [skip ci] on the newest commit can also skip the
-# scheduled scrape; the test jobs leave scrape commits alone instead.
-SCRAPE_COMMAND = "python -m scrapers pge --output outages.json --areas outage-areas.geojson --commit --push"
-DATA_FILES = ["outages.json", "outage-areas.geojson", "pge-outages.json"]
 EVERY_10_MINUTES = "*/10 * * * *"
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
-
-
-def load_workflow(path: Path) -> dict:
-    """A GitHub workflow as a dict; YAML 1.1 reads the `on` key as True, so it is put back."""
-    workflow = yaml.safe_load(path.read_text())
-    if True in workflow:
-        workflow["on"] = workflow.pop(True)
-    return workflow
-
-
-def load_circleci() -> dict:
-    return yaml.safe_load(CIRCLECI.read_text())
-
-
-def github_steps(workflow: str, job: str) -> list[dict]:
-    """The steps of one job of .github/workflows/<workflow>."""
-    return load_workflow(WORKFLOWS / workflow)["jobs"][job]["steps"]
-
-
-def circleci_steps(job: str) -> list[dict]:
-    """The steps of one CircleCI job, each `run` written out as {"name": ..., "run": ...} like GitHub's."""
-    steps = []
-    for step in load_circleci()["jobs"][job]["steps"]:
-        run = step.get("run") if isinstance(step, dict) else None
-        if isinstance(run, str):
-            steps.append({"name": run, "run": run})
-        elif isinstance(run, dict):
-            steps.append({"name": run.get("name", run["command"]), "run": run["command"], **run})
-        else:
-            steps.append(step if isinstance(step, dict) else {step: None})
-    return steps
 
 
 def tool(name: str) -> str:
@@ -244,12 +218,6 @@ def test_circleci_scrapes_every_10_minutes_with_the_same_command():
     github = [s["run"] for s in github_steps("scrape.yml", "scrape") if s.get("id") == "scrape"]
     circleci = [s["run"] for s in circleci_steps("scrape") if "scrapers" in s.get("run", "")]
     assert circleci == github == [SCRAPE_COMMAND]
-
-
-def circleci_data_only_step() -> dict:
-    """The `test` job's step that halts it on a commit changing only data files."""
-    (step,) = [s for s in circleci_steps("test") if "circleci-agent step halt" in s.get("run", "")]
-    return step
 
 
 def test_circleci_test_job_first_checks_whether_the_commit_changes_only_data():

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import commit_versions, dump_database, fixture_versions
-from conftest import make_repo as make_history
+from helpers import commit_versions, dump_database, fixture_versions
+from helpers import make_repo as make_history
 from scraper_server import Reply, arcgis_features, clone, commit_count, git, make_remote, serve_feed
-from test_pipelines import DATA_FILES, SCRAPE_COMMAND, circleci_data_only_step, circleci_steps, github_steps
+from workflows import DATA_FILES, SCRAPE_COMMAND, circleci_data_only_step, circleci_steps, github_steps
 
 VENV_BIN = Path(sys.executable).parent
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")

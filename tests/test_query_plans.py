@@ -13,7 +13,7 @@ import sqlite3
 import pytest
 import yaml
 
-from conftest import ROOT
+from helpers import ROOT
 from pge_outages.build import build_database
 from pge_outages.synthetic import generate_history
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT, commit_versions, dump_database, git, make_repo
+from helpers import ROOT, commit_versions, dump_database, git, make_repo
 from pge_outages.__main__ import cli
 from pge_outages.build import build_database
 from pge_outages.refresh import latest_snapshot, parse_duration, refresh_loop, refresh_once

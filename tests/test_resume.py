@@ -1,43 +1,11 @@
 """A build killed with SIGKILL at any moment resumes to the same database as a clean build."""
 
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
-from conftest import ROOT, dump_database
+from helpers import ROOT, dump_database, kill_after, snapshot_count, start_build
 from pge_outages.synthetic import generate_history
-
-
-def snapshot_count(db):
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        try:
-            return conn.execute("select count(*) from snapshots").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
-
-
-def start_build(repo, db):
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "build_database.py"), str(repo), str(db), "--silent"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-
-
-def kill_after(process, db, at_least, timeout=60):
-    deadline = time.monotonic() + timeout
-    while snapshot_count(db) < at_least:
-        assert process.poll() is None, "the build finished before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL
 
 
 def test_kill_and_resume_equals_clean_build(tmp_path):

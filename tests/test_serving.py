@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-from conftest import ROOT, git
+from helpers import ROOT, git
 from pge_outages import build
 from pge_outages.refresh import refresh_once
 from pge_outages.synthetic import generate_history

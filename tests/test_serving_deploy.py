@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-from conftest import ROOT, git
+from helpers import ROOT, git
 from pge_outages.synthetic import generate_history
 from servers import free_port, running
 

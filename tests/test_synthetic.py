@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from conftest import git
+from helpers import git
 from independent import history_figures
 from pge_outages.build import build_database
 from pge_outages.synthetic import AREAS_FILE, FILES, PLACES, generate_history, iter_scrapes, iter_versions
