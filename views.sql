@@ -1,5 +1,5 @@
 -- The views of the database: the one place they are defined.
--- version_runs and area_runs are split into buckets of 64 snapshots (pge_outages/database.py, BUCKET),
+-- version_runs and area_runs are split into buckets of 64 snapshots (pge_outages/schema.py, BUCKET),
 -- so one snapshot's outages, or areas, are one range of one index. They join snapshots on
 -- snapshots.bucket (id / 64, indexed with id), an equality the planner can use both ways:
 -- from a snapshot to its runs, and from a run (found by region, cause or outage) to its snapshots.

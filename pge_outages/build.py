@@ -17,11 +17,12 @@ from pathlib import Path
 
 from . import history
 from .areas import AreaReader, InvalidAreas
-from .database import (
+from .feed import InvalidVersion, parse_version, record_bodies, split_records
+from .lock import writing
+from .schema import (
     SCHEMA_VERSION,
     UPGRADABLE,
     DatabaseError,
-    SnapshotWriter,
     checkpoint,
     connect,
     create_schema,
@@ -29,8 +30,7 @@ from .database import (
     schema_is_current,
     table_names,
 )
-from .feed import InvalidVersion, parse_version, record_bodies, split_records
-from .lock import writing
+from .writer import SnapshotWriter
 
 # Seconds a build waits for another build of the same database to finish.
 DEFAULT_WAIT = 60.0

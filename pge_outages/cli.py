@@ -5,9 +5,9 @@ import sys
 import click
 
 from .build import DEFAULT_WAIT, HistoryRewritten, build_database
-from .database import DatabaseError
 from .history import HistoryError
 from .lock import DatabaseBusy
+from .schema import DatabaseError
 
 
 @click.command()

@@ -17,7 +17,7 @@ from itertools import pairwise
 
 import orjson
 
-from .database import BUCKET
+from .schema import BUCKET
 
 FRAME_SIZE = 50  # snapshots per request, unless the request asks for another number
 MAX_FRAME_SIZE = 200

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .build import HistoryRewritten, build_database
-from .database import DatabaseError
 from .history import HistoryError
 from .lock import DatabaseBusy, writing
+from .schema import DatabaseError
 
 PULL_TIMEOUT = 300
 _DURATION = re.compile(r"(\d+)([smh])")

@@ -14,7 +14,7 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from pge_outages.database import BUCKET, create_schema
+from pge_outages.schema import BUCKET, create_schema
 
 START = 1572130800  # 2019-10-26 23:00 UTC, as the shutoffs of October 2019 began
 SCRAPER_ZONE = timezone(timedelta(hours=-7))

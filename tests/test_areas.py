@@ -37,8 +37,8 @@ from helpers import (
 )
 from pge_outages.areas import AreaReader, InvalidAreas, parse_areas
 from pge_outages.build import build_database
-from pge_outages.database import REUSE_BASE
 from pge_outages.synthetic import AREAS_FILE, generate_history
+from pge_outages.writer import REUSE_BASE
 
 T0 = FIRST_COMMIT_TIME
 DAY = 24 * 3600

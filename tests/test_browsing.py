@@ -28,8 +28,8 @@ from datasette.app import Datasette
 from browser import CHART_FRAGMENT, METADATA, SERVE_SETTINGS
 from helpers import areas_file, commit_files, git
 from pge_outages.build import build_database
-from pge_outages.database import OUR_TABLES, VIEWS_SQL
 from pge_outages.datasette_plugin import EXPANDED_VIEWS
+from pge_outages.schema import OUR_TABLES, VIEWS_SQL
 from pge_outages.synthetic import generate_history
 
 FILE = "outages.json"

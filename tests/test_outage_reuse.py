@@ -10,7 +10,7 @@ import sqlite3
 
 from helpers import FIRST_COMMIT_TIME, dump_database, make_repo
 from pge_outages.build import build_database
-from pge_outages.database import REUSE_BASE
+from pge_outages.writer import REUSE_BASE
 
 T0 = FIRST_COMMIT_TIME
 DAY = 24 * 3600

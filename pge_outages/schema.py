@@ -1,0 +1,299 @@
+"""The database's schema: its tables and indexes, the views of views.sql, and upgrades in place.
+
+Each distinct version of an outage is stored once, in `outage_versions`;
+`version_runs` says which consecutive snapshots each version was seen in, and
+the `outage_snapshots` view (views.sql) expands runs back into one row per
+outage per snapshot. Runs never cross a bucket of BUCKET snapshots, so finding
+the outages of one snapshot reads one bucket of one index. Outage areas are
+stored the same way: each distinct area once in `areas`, its runs in `area_runs`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+
+from .feed import COLUMNS
+
+SCHEMA_VERSION = "4"
+# Schema versions this one upgrades in place, and how: 2 -> 3 added the
+# layers column (which ArcGIS layers an outage version was in), 3 -> 4
+# outages.first_currentEtor (PG&E's first restoration estimate for the outage).
+UPGRADABLE = ("2", "3")
+# views.sql joins runs to snapshots on `bucket = snapshot / 64`: keep them equal.
+BUCKET = 64
+# views.sql sits at the top of a checkout; a non-editable install carries a
+# copy in <prefix>/share/pge-outages (pyproject's data-files).
+VIEWS_SQL = next(
+    (path for path in (Path(__file__).resolve().parent.parent / "views.sql",
+                       Path(sys.prefix) / "share" / "pge-outages" / "views.sql") if path.exists()),
+    Path(__file__).resolve().parent.parent / "views.sql",
+)
+
+# Long, repetitive texts are stored once in a lookup table of their own.
+LOOKUPS = {
+    "cause": "causes",
+    "crewCurrentStatus": "crew_statuses",
+    "regionName": "regions",
+    "outageDevices": "device_lists",
+}
+
+_COLUMN_TYPES = {
+    "latitude": "REAL",
+    "longitude": "REAL",
+    "outageExtent": "TEXT",
+    "outageDeviceId": "TEXT",
+    "outageCircuitId": "TEXT",
+    "county": "TEXT",
+    "zip": "TEXT",
+    "spid": "TEXT",
+    "ftsFlag": "TEXT",
+    "outageDevices": "TEXT",
+    "extra": "TEXT",
+    "layers": "TEXT",
+}
+
+
+def _version_columns() -> str:
+    lines = []
+    for column in COLUMNS:
+        if column in LOOKUPS:
+            lines.append(f"[{column}] INTEGER REFERENCES {LOOKUPS[column]}(id)")
+        else:
+            lines.append(f"[{column}] {_COLUMN_TYPES.get(column, 'INTEGER')}")
+    return ",\n    ".join(lines)
+
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS snapshots (
+    id INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    [when] INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    outage_count INTEGER NOT NULL,
+    customers_affected INTEGER NOT NULL,
+    ignored_records INTEGER NOT NULL DEFAULT 0,
+    suspect TEXT,
+    seconds_since_previous INTEGER,
+    trusted_minutes REAL NOT NULL DEFAULT 0,
+    trusted_minutes_cum REAL NOT NULL DEFAULT 0,
+    bucket INTEGER GENERATED ALWAYS AS (id / {BUCKET}) VIRTUAL
+);
+CREATE INDEX IF NOT EXISTS snapshots_gaps ON snapshots(id) WHERE seconds_since_previous > 1800;
+CREATE INDEX IF NOT EXISTS snapshots_suspect ON snapshots(suspect) WHERE suspect IS NOT NULL;
+CREATE TABLE IF NOT EXISTS skipped_versions (
+    hash TEXT PRIMARY KEY,
+    [when] INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS causes (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS crew_statuses (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS regions (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS device_lists (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS outages (
+    id INTEGER PRIMARY KEY,
+    outageStartTime INTEGER,
+    latitude REAL,
+    longitude REAL,
+    regionName TEXT,
+    first_snapshot INTEGER NOT NULL REFERENCES snapshots(id),
+    last_snapshot INTEGER NOT NULL REFERENCES snapshots(id),
+    snapshot_count INTEGER NOT NULL,
+    min_estCustAffected INTEGER,
+    max_estCustAffected INTEGER,
+    customer_minutes REAL NOT NULL DEFAULT 0,
+    customer_minutes_settled REAL NOT NULL DEFAULT 0,
+    first_currentEtor INTEGER
+);
+CREATE TABLE IF NOT EXISTS outage_versions (
+    id INTEGER PRIMARY KEY,
+    outage INTEGER NOT NULL REFERENCES outages(id),
+    {_version_columns()}
+);
+CREATE INDEX IF NOT EXISTS outage_versions_outage ON outage_versions(outage);
+CREATE TABLE IF NOT EXISTS version_runs (
+    bucket INTEGER NOT NULL,
+    first_snapshot INTEGER NOT NULL REFERENCES snapshots(id),
+    version INTEGER NOT NULL REFERENCES outage_versions(id),
+    last_snapshot INTEGER NOT NULL REFERENCES snapshots(id),
+    PRIMARY KEY (bucket, first_snapshot, version)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS version_runs_version ON version_runs(version);
+CREATE INDEX IF NOT EXISTS outages_last_snapshot ON outages(last_snapshot);
+CREATE TABLE IF NOT EXISTS areas (
+    id INTEGER PRIMARY KEY,
+    outage INTEGER NOT NULL REFERENCES outages(id),
+    geometry TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS areas_outage ON areas(outage);
+CREATE TABLE IF NOT EXISTS area_runs (
+    bucket INTEGER NOT NULL,
+    first_snapshot INTEGER NOT NULL REFERENCES snapshots(id),
+    area INTEGER NOT NULL REFERENCES areas(id),
+    last_snapshot INTEGER NOT NULL REFERENCES snapshots(id),
+    PRIMARY KEY (bucket, first_snapshot, area)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS area_runs_area ON area_runs(area);
+CREATE TABLE IF NOT EXISTS skipped_areas (
+    hash TEXT PRIMARY KEY,
+    [when] INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+"""
+
+# The WAL is emptied after every build (checkpoint); between builds it holds one build's writes.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+# A served database answers each query within 3 s (sql_time_limit_ms): wait a little longer.
+CHECKPOINT_WAIT_MS = 5000
+
+OUR_TABLES = (
+    "area_runs",
+    "areas",
+    "skipped_areas",
+    "version_runs",
+    "outage_versions",
+    "outages",
+    "causes",
+    "crew_statuses",
+    "regions",
+    "device_lists",
+    "skipped_versions",
+    "snapshots",
+    "_meta",
+)
+
+
+class DatabaseError(ValueError):
+    """The database file cannot be used for this build."""
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open (creating if needed) a database file, refusing one that is not SQLite."""
+    path = Path(path)
+    if path.is_dir():
+        raise DatabaseError(f"{path} is a directory, not a database file")
+    if path.exists() and path.stat().st_size:
+        with path.open("rb") as f:
+            if f.read(16) != b"SQLite format 3\x00":
+                raise DatabaseError(f"{path} is not a SQLite database")
+    conn = sqlite3.connect(path, isolation_level=None)
+    # WAL with synchronous=NORMAL is durable at each checkpoint and never
+    # corrupt; a larger cache keeps the indexes of a batch in memory.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA cache_size = -65536")
+    # A WAL file larger than this is cut back to it whenever a checkpoint resets the log.
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+    return conn
+
+
+def checkpoint(conn: sqlite3.Connection, wait_ms: int = CHECKPOINT_WAIT_MS) -> bool:
+    """Copy the WAL into the database and empty it; return whether that was done.
+
+    A server's readers never stop, so SQLite's own checkpoints, which never
+    wait, can copy pages but seldom reset the log: it would grow without bound.
+    This one waits up to wait_ms for the readers that began before it (readers
+    that begin after it read the database file, not the log) and truncates the
+    log. If a reader outlasts the wait, the next build tries again.
+    """
+    conn.execute(f"PRAGMA busy_timeout = {wait_ms}")
+    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return busy == 0
+
+
+def table_names(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("select name from sqlite_master where type = 'table'")}
+
+
+def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
+    if "_meta" not in table_names(conn):
+        return {}
+    return dict(conn.execute("select key, value from _meta"))
+
+
+def schema_is_current(meta: dict[str, str]) -> bool:
+    """Whether a database's tables and views are those this version creates."""
+    return meta.get("schema_version") == SCHEMA_VERSION and meta.get("views_sql") == VIEWS_SQL.read_text()
+
+
+def create_schema(conn: sqlite3.Connection, rebuild: bool = False) -> None:
+    """Create tables, indexes and views idempotently; with rebuild, drop ours first."""
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if rebuild:
+            for (view,) in conn.execute("select name from sqlite_master where type = 'view'").fetchall():
+                conn.execute(f"DROP VIEW [{view}]")
+            for table in OUR_TABLES:
+                conn.execute(f"DROP TABLE IF EXISTS [{table}]")
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        _upgrade(conn)
+        views = VIEWS_SQL.read_text()
+        stored = conn.execute("select value from _meta where key = 'views_sql'").fetchone()
+        if stored is None or stored[0] != views:
+            for (view,) in conn.execute("select name from sqlite_master where type = 'view'").fetchall():
+                conn.execute(f"DROP VIEW [{view}]")
+            for statement in views.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("insert or replace into _meta values ('views_sql', ?)", (views,))
+        conn.execute("insert or replace into _meta values ('schema_version', ?)", (SCHEMA_VERSION,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Bring the tables of a database an older version built up to SCHEMA_VERSION, in place.
+
+    Schema 3 added outage_versions.layers, snapshots.bucket and the indexes
+    that let the planner start from a region, a cause, or a run's bucket;
+    schema 4 added outages.first_currentEtor.
+    """
+    stored = conn.execute("select value from _meta where key = 'schema_version'").fetchone()
+    if stored is not None and stored[0] not in (SCHEMA_VERSION, *UPGRADABLE):
+        raise DatabaseError(f"cannot upgrade a database of schema {stored[0]} to {SCHEMA_VERSION}")
+    if "layers" not in _columns(conn, "outage_versions"):
+        # Imported here: sqlite-utils pulls in numpy when it is installed, a
+        # tenth of a second every build would pay for an upgrade made once.
+        import sqlite_utils
+
+        # Versions stored before keep NULL: which layer they came from was not recorded.
+        sqlite_utils.Database(conn).table("outage_versions").add_column("layers", str)
+    if "bucket" not in _columns(conn, "snapshots"):
+        # A virtual column: computed when read, so it costs the rows nothing.
+        conn.execute(f"ALTER TABLE snapshots ADD COLUMN bucket INTEGER GENERATED ALWAYS AS (id / {BUCKET}) VIRTUAL")
+    if "first_currentEtor" not in _columns(conn, "outages"):
+        # The builder writes it as versions arrive; the outages stored before take it from their versions.
+        conn.execute("ALTER TABLE outages ADD COLUMN first_currentEtor INTEGER")
+        conn.execute(f"UPDATE outages SET first_currentEtor = ({_FIRST_ETOR})")
+    for statement in INDEXES.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+# An outage's first restoration estimate: that of its first version (by id) that has one.
+_FIRST_ETOR = """
+select currentEtor from outage_versions
+where outage = outages.id and currentEtor is not null
+order by id limit 1
+"""
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"pragma table_xinfo([{table}])")}
+
+
+# Made after _upgrade, as they need its columns. The planner goes from a run to
+# its snapshots by (bucket, id), and from a region or cause to its versions.
+INDEXES = """
+CREATE INDEX IF NOT EXISTS snapshots_bucket ON snapshots(bucket, id);
+CREATE INDEX IF NOT EXISTS outage_versions_region ON outage_versions(regionName);
+CREATE INDEX IF NOT EXISTS outage_versions_cause ON outage_versions(cause)
+"""
