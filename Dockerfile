@@ -14,12 +14,11 @@ RUN apt-get update \
     && useradd --system --create-home --home-dir /home/datasette datasette
 
 WORKDIR /app
-COPY pyproject.toml README.md build_database.py views.sql metadata.yml ./
+COPY pyproject.toml README.md LICENSE build_database.py metadata.yml ./
 COPY pge_outages/ pge_outages/
 COPY scrapers/ scrapers/
 COPY deploy/ deploy/
-# Editable, so the builder finds views.sql beside its package in /app.
-RUN pip install --no-cache-dir --root-user-action=ignore -e .
+RUN pip install --no-cache-dir --root-user-action=ignore .
 
 # The data repository to clone (required), its branch, and the commit to build
 # up to (default: the branch's newest). Docker reuses a cached database while

@@ -11,7 +11,7 @@ stored the same way: each distinct area once in `areas`, its runs in `area_runs`
 from __future__ import annotations
 
 import sqlite3
-import sys
+from importlib import resources
 from pathlib import Path
 
 from .feed import COLUMNS
@@ -23,13 +23,8 @@ SCHEMA_VERSION = "4"
 UPGRADABLE = ("2", "3")
 # views.sql joins runs to snapshots on `bucket = snapshot / 64`: keep them equal.
 BUCKET = 64
-# views.sql sits at the top of a checkout; a non-editable install carries a
-# copy in <prefix>/share/pge-outages (pyproject's data-files).
-VIEWS_SQL = next(
-    (path for path in (Path(__file__).resolve().parent.parent / "views.sql",
-                       Path(sys.prefix) / "share" / "pge-outages" / "views.sql") if path.exists()),
-    Path(__file__).resolve().parent.parent / "views.sql",
-)
+# The views, defined in one place: views.sql, a file of the package.
+VIEWS_SQL = resources.files(__package__) / "views.sql"
 
 # Long, repetitive texts are stored once in a lookup table of their own.
 LOOKUPS = {

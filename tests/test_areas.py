@@ -22,7 +22,6 @@ from datasette.app import Datasette
 
 import pge_outages.areas
 from browser import METADATA, SERVE_SETTINGS
-from build_database import build as build_command
 from helpers import (
     FIRST_COMMIT_TIME,
     ROOT,
@@ -37,6 +36,7 @@ from helpers import (
 )
 from pge_outages.areas import AreaReader, InvalidAreas, parse_areas
 from pge_outages.build import build_database
+from pge_outages.cli import build as build_command
 from pge_outages.synthetic import AREAS_FILE, generate_history
 from pge_outages.writer import REUSE_BASE
 
