@@ -18,7 +18,7 @@ COPY pyproject.toml README.md LICENSE build_database.py metadata.yml ./
 COPY pge_outages/ pge_outages/
 COPY scrapers/ scrapers/
 COPY deploy/ deploy/
-RUN pip install --no-cache-dir --root-user-action=ignore .
+RUN pip install --no-cache-dir --root-user-action=ignore '.[serve]'
 
 # The data repository to clone (required), its branch, and the commit to build
 # up to (default: the branch's newest). Docker reuses a cached database while

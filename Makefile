@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
-	$(BIN)/python -m pge_outages.synthetic $(DEMO)/history --era today --commits 1000 --seed 1
-	$(BIN)/python build_database.py $(DEMO)/history $(DEMO)/outages.db
+	$(BIN)/pge-outages generate $(DEMO)/history --era today --commits 1000 --seed 1
+	$(BIN)/pge-outages build $(DEMO)/history $(DEMO)/outages.db
 	DATASETTE=$(BIN)/datasette PORT=8001 deploy/serve.sh $(DEMO)/outages.db
 
 test: $(STAMP)

@@ -1,16 +1,68 @@
-"""The command line: parse options, call the library, report."""
+"""The `pge-outages` command: build, scrape, refresh and generate.
 
+Commands parse options, call the library, and turn its exceptions into one
+line on stderr. `build_database.py`, `python -m scrapers pge` and the
+`python -m pge_outages` forms run these same commands.
+"""
+
+import importlib
+import signal
 import sys
+import threading
 
 import click
 
+from . import synthetic
 from .build import DEFAULT_WAIT, HistoryRewritten, build_database
 from .history import HistoryError
 from .lock import DatabaseBusy
+from .refresh import parse_duration, refresh_loop
 from .schema import DatabaseError
 
+DEFAULT_EVERY = "10m"
 
-@click.command()
+
+class Duration(click.ParamType):
+    name = "duration"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_duration(value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+class _Group(click.Group):
+    """A group whose `scrape` command is imported only when asked for: the scraper
+    loads requests and shapely, which a build would pay for on every run."""
+
+    lazy = {"scrape": "scrapers.cli:pge_scrape"}
+
+    def list_commands(self, ctx):
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx, name):
+        if name in self.lazy:
+            module, _, attribute = self.lazy[name].partition(":")
+            return getattr(importlib.import_module(module), attribute)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="pge-outages")
+def cli():
+    """Record PG&E power outages by git scraping, and build a SQLite database of them for Datasette.
+
+    \b
+        pge-outages scrape --output outages.json --areas outage-areas.geojson --commit --push
+        pge-outages build pge-outages/ outages.db
+        pge-outages refresh pge-outages/ outages.db --every 10m
+    """
+
+
+@cli.command()
 @click.argument("repo", type=click.Path(file_okay=False, path_type=str))
 @click.argument("db", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--file", "file", metavar="PATH",
@@ -31,7 +83,7 @@ def build(repo, db, file, areas_file, branch, rebuild, silent, wait):
 
     Example:
 
-        python build_database.py pge-outages/ outages.db
+        pge-outages build pge-outages/ outages.db
     """
     show_progress = not silent and sys.stderr.isatty()
     bar = None
@@ -59,4 +111,73 @@ def build(repo, db, file, areas_file, branch, rebuild, silent, wait):
     click.echo(result.summary())
 
 
-cli = build
+@cli.command()
+@click.argument("repo", type=click.Path(exists=True, file_okay=False, path_type=str))
+@click.argument("db", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--every", type=Duration(), metavar="DURATION",
+              help=f"Time from the start of one run to the next, such as 30s, 10m or 1h (default: {DEFAULT_EVERY}).")
+@click.option("--once", is_flag=True,
+              help="Run once and exit, with status 1 if the run failed (for a systemd timer or cron).")
+@click.option("--remote", metavar="NAME", help="Remote to pull from (default: the upstream of the checked-out branch).")
+@click.option("--branch", metavar="BRANCH",
+              help="Branch of the remote to pull (default: the upstream of the checked-out branch).")
+@click.option("--file", "file", metavar="PATH",
+              help="Path of the outage file in the repository "
+                   "(default: outages.json or pge-outages.json, whichever the history holds).")
+def refresh(repo, db, every, once, remote, branch, file):
+    """Keep a served database fresh: pull REPO and add its new commits to DB, again and again.
+
+    Each run does `git pull --ff-only` in REPO, a clone of the data repository,
+    then adds the new commits to DB, and prints one line. A run that fails
+    (network down, history rewritten) changes nothing, says so, and the next
+    run tries again; Datasette keeps serving the last good snapshot.
+
+    Example:
+
+        pge-outages refresh history/ outages.db --every 10m
+    """
+    if once and every is not None:
+        raise click.UsageError("give --every or --once, not both")
+    stop = threading.Event()
+    # systemd stops a service with SIGTERM: finish the run under way, then exit.
+    signals = () if once else (signal.SIGTERM, signal.SIGINT)
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in signals}
+    try:
+        failures = refresh_loop(
+            repo, db, every or parse_duration(DEFAULT_EVERY), remote=remote, branch=branch,
+            file=file, echo=click.echo, sleep=stop.wait, stop=stop, iterations=1 if once else None,
+        )
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if once and failures:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(file_okay=False))
+@click.option("--era", type=click.Choice(synthetic.ERAS), default="today", show_default=True,
+              help="Which feed format to write: legacy (2019-2022), arcgis (2024, layer 5) or today (layers 4 and 5).")
+@click.option("--commits", type=click.IntRange(1), default=500, show_default=True,
+              help="How many scrapes (commits), ten minutes apart.")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="Random seed: the same seed gives the same history.")
+@click.option("--outages", type=click.IntRange(1), default=40, show_default=True,
+              help="Typical number of outages in a calm snapshot.")
+@click.option("--storms", type=click.IntRange(0), default=3, show_default=True,
+              help="How many six-hour storms bring many outages at once.")
+@click.option("--broken", type=click.IntRange(0), default=0, show_default=True,
+              help="How many versions to replace by broken ones (HTML, truncated JSON, ...).")
+def generate(path, era, commits, seed, outages, storms, broken):
+    """Generate a synthetic outage history into a new git repository at PATH.
+
+    Example:
+
+        pge-outages generate demo/history --era today --commits 1000
+    """
+    try:
+        synthetic.generate_history(path, commits, era, seed, outages, storms, broken)
+    except FileExistsError as error:
+        raise click.ClickException(str(error)) from error
+    files = synthetic.FILES[era] + (f" and {synthetic.AREAS_FILE}" if era == "today" else "")
+    click.echo(f"{commits:,} commits of {files} written to {path}")

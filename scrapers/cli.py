@@ -50,15 +50,18 @@ def cli():
     """
 
 
-def make_scrape_command(utility: Utility) -> click.Command:
-    """A Click command that scrapes utility's feeds, e.g. `pge`.
+def make_scrape_command(utility: Utility, name: str | None = None, usage: str | None = None) -> click.Command:
+    """A Click command that scrapes utility's feeds, named `name` (default: the utility's, e.g. `pge`);
+    `usage` is how its example calls it (default: `python -m scrapers <name>`).
 
     Example: cli.add_command(make_scrape_command(pge.PGE))
     """
     feeds = utility.feeds
+    name = name or utility.name
+    usage = usage or f"python -m scrapers {name}"
 
     @click.command(
-        name=utility.name,
+        name=name,
         help=f"""Fetch {utility.title}'s outage feed and write it to a JSON file.
 
         The file is only replaced when the feed returned a complete, valid
@@ -71,7 +74,7 @@ def make_scrape_command(utility: Utility) -> click.Command:
         Example:
 
         \b
-            python -m scrapers {utility.name} --output outages.json --commit --push
+            {usage} --output outages.json --areas outage-areas.geojson --commit --push
         """,
     )
     @click.option(
@@ -201,3 +204,6 @@ def make_scrape_command(utility: Utility) -> click.Command:
 
 for _utility in UTILITIES:
     cli.add_command(make_scrape_command(_utility))
+
+# `pge-outages scrape`: the same command as `python -m scrapers pge`.
+pge_scrape = make_scrape_command(pge.PGE, name="scrape", usage="pge-outages scrape")

@@ -22,8 +22,8 @@ import pytest
 from click.testing import CliRunner
 
 from helpers import ROOT, commit_versions, dump_database, git, make_repo
-from pge_outages.__main__ import cli
 from pge_outages.build import build_database
+from pge_outages.cli import cli
 from pge_outages.refresh import latest_snapshot, parse_duration, refresh_loop, refresh_once
 from pge_outages.synthetic import iter_versions
 

@@ -209,8 +209,8 @@ def test_dockerfile_shape():
     words = [word for word, _ in instructions]
     assert instructions[0] == ("FROM", "python:3.11-slim")
     assert ("ARG", "DATA_REPO") in instructions
-    # A plain install: views.sql and the templates travel inside the package.
-    assert any(word == "RUN" and "pip install" in rest and rest.endswith(" .") for word, rest in instructions)
+    # A plain install, with Datasette: views.sql and the templates travel inside the package.
+    assert any(word == "RUN" and "pip install" in rest and rest.endswith(" '.[serve]'") for word, rest in instructions)
     # The database is built before the image drops to a user who cannot change it.
     [user] = [rest for word, rest in instructions if word == "USER"]
     assert user not in ("root", "0")
