@@ -37,6 +37,8 @@ from .pages import (
     read_outage_history,
 )
 
+# The outage page's replay link opens this many seconds before and after the outage.
+REPLAY_MARGIN = 30 * 60
 EXPANDED_VIEWS = ("outage_snapshots", "area_snapshots")
 CHEAP_FILTERS = ("snapshot", "outage")
 
@@ -285,7 +287,8 @@ def outage_page_vars(template, database, view_name, request, datasette):
         found = await _read(datasette, lambda conn: read_outage_history(conn, outage), database)
         if found is None:
             return {}
-        period = urlencode({"from": _iso_utc(found["first_seen"] - 1800), "to": _iso_utc(found["last_seen"] + 1800)})
+        period = urlencode({"from": _iso_utc(found["first_seen"] - REPLAY_MARGIN),
+                            "to": _iso_utc(found["last_seen"] + REPLAY_MARGIN)})
         versions = [
             dict(v, first_seen=_clock(v["first_seen"]), last_seen=_clock(v["last_seen"]),
                  etor=_clock(v["etor"]) if v["etor"] is not None else None)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import sqlite3
 from itertools import pairwise
 
+# Snapshots further apart than this are a gap in coverage. views.sql and
+# metadata.yml say 1800 and 30 minutes: tests/test_constants.py checks them.
 GAP_SECONDS = 30 * 60
 EMPTY_AFTER = 20  # an empty snapshot is suspect after one of at least this many outages
 RECORD_CAPS = (1000, 2000)  # the ArcGIS server's page caps, hit by scrapers that did not page

@@ -15,13 +15,15 @@ from importlib import resources
 from pathlib import Path
 
 from .feed import COLUMNS
+from .glitches import GAP_SECONDS
 
 SCHEMA_VERSION = "4"
 # Schema versions this one upgrades in place, and how: 2 -> 3 added the
 # layers column (which ArcGIS layers an outage version was in), 3 -> 4
 # outages.first_currentEtor (PG&E's first restoration estimate for the outage).
 UPGRADABLE = ("2", "3")
-# views.sql joins runs to snapshots on `bucket = snapshot / 64`: keep them equal.
+# views.sql joins runs to snapshots on `bucket = snapshot / 64`, and metadata.yml
+# says 64: tests/test_constants.py fails when a copy differs from this.
 BUCKET = 64
 # The views, defined in one place: views.sql, a file of the package.
 VIEWS_SQL = resources.files(__package__) / "views.sql"
@@ -76,7 +78,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
     trusted_minutes_cum REAL NOT NULL DEFAULT 0,
     bucket INTEGER GENERATED ALWAYS AS (id / {BUCKET}) VIRTUAL
 );
-CREATE INDEX IF NOT EXISTS snapshots_gaps ON snapshots(id) WHERE seconds_since_previous > 1800;
+CREATE INDEX IF NOT EXISTS snapshots_gaps ON snapshots(id) WHERE seconds_since_previous > {GAP_SECONDS};
 CREATE INDEX IF NOT EXISTS snapshots_suspect ON snapshots(suspect) WHERE suspect IS NOT NULL;
 CREATE TABLE IF NOT EXISTS skipped_versions (
     hash TEXT PRIMARY KEY,
