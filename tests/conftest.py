@@ -8,6 +8,15 @@ import pytest
 
 from helpers import fixture_versions, make_repo, require_shared
 
+# Left out of the quick run (`pytest -m "not slow"`) along with the tests marked slow.
+SLOW_KINDS = ("browser", "timing", "shared")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if any(item.get_closest_marker(kind) for kind in SLOW_KINDS):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture
 def legacy_repo(tmp_path):

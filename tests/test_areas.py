@@ -296,6 +296,7 @@ def test_rerun_after_every_commit_equals_a_clean_build(tmp_path):
     assert rows(db, "select count(*) from area_runs") == rows(clean, "select count(*) from area_runs")
 
 
+@pytest.mark.timing
 def test_kill_and_resume_equals_clean_build(tmp_path):
     repo = generate_history(tmp_path / "history", commits=3000, era="today", outages=150, storms=2, broken=3, seed=7)
     db = tmp_path / "killed.db"
@@ -507,6 +508,7 @@ def as_rows(answer: list[dict]) -> list[tuple]:
             for r in answer]
 
 
+@pytest.mark.slow
 def test_the_synthetic_history_has_areas_that_change_and_vanish(history):
     _, db, scrapes = history
     assert rows(db, "select count(*) from skipped_areas") == [(0,)]

@@ -63,6 +63,7 @@ async def rows_of(ds: Datasette, path: str) -> list[dict]:
     return [dict(zip(data["columns"], row, strict=True)) for row in data["rows"]]
 
 
+@pytest.mark.slow
 @pytest.mark.asyncio
 async def test_the_map_of_the_latest_snapshot_shows_both_layers(ds, today):
     _, scrapes = today

@@ -12,10 +12,14 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from helpers import ROOT, dump_database
 from pge_outages.build import build_database
 from pge_outages.lock import lock_path
 from pge_outages.synthetic import generate_history
+
+pytestmark = pytest.mark.timing
 
 
 def start_build(repo, db, *args: str) -> subprocess.Popen:

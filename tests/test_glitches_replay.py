@@ -70,6 +70,7 @@ def test_replayed_snapshot_is_suspect_and_stretches_no_outage(tmp_path):
     assert conn.execute("select trusted_minutes from snapshots where id = ?", (replay_snapshot,)).fetchone() == (0,)
 
 
+@pytest.mark.slow
 def test_outages_live_around_a_replay_are_one_outage_each(tmp_path):
     repo, _, replay = history_with_replay(tmp_path / "history")
     db = tmp_path / "outages.db"
@@ -88,6 +89,7 @@ def test_outages_live_around_a_replay_are_one_outage_each(tmp_path):
         assert count == last - first
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", ["before", "at", "after"])
 def test_a_build_resumed_around_the_replay_equals_a_clean_one(tmp_path, stop):
     repo, _, replay = history_with_replay(tmp_path / "history")

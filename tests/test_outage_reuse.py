@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from helpers import FIRST_COMMIT_TIME, dump_database, make_repo
 from pge_outages.build import build_database
 from pge_outages.writer import REUSE_BASE
@@ -88,6 +90,7 @@ def test_a_number_back_soon_or_with_its_start_is_the_same_outage(tmp_path):
     assert rows(db, "select id, snapshot_count from outages order by id") == [(1, 7), (2, 5)]
 
 
+@pytest.mark.slow
 def test_a_long_outage_seen_throughout_stays_whole(tmp_path):
     """Like the Oroville outages after the 2020 North Complex fire: 66 days in consecutive snapshots."""
     every = 6 * 3600

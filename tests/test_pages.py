@@ -86,6 +86,7 @@ async def all_frames(ds: Datasette, **params) -> list[dict]:
 # The replay's frames
 
 
+@pytest.mark.slow
 @pytest.mark.asyncio
 async def test_frames_hold_every_outage_and_area_of_every_trustworthy_snapshot(database):
     trustworthy = rows(database, "select id, [when], outage_count, customers_affected from snapshots"
@@ -195,6 +196,7 @@ async def test_replay_page_loads_leaflet_from_datasette_leaflet(database):
     assert "unpkg.com" not in response.text and "cdn" not in response.text.lower()
 
 
+@pytest.mark.timing
 @pytest.mark.asyncio
 async def test_a_storm_week_is_read_in_small_fast_frames(storm):
     """1,000 snapshots of about 4,000 outages each: 20 requests of 50 frames."""

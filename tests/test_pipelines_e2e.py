@@ -25,6 +25,8 @@ from helpers import make_repo as make_history
 from scraper_server import Reply, arcgis_features, clone, commit_count, git, make_remote, serve_feed
 from workflows import DATA_FILES, SCRAPE_COMMAND, circleci_data_only_step, circleci_steps, github_steps
 
+pytestmark = pytest.mark.slow
+
 VENV_BIN = Path(sys.executable).parent
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 REBUILD = "inputs.rebuild && 'yes' || ''"

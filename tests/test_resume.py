@@ -4,8 +4,12 @@ import sqlite3
 import subprocess
 import sys
 
+import pytest
+
 from helpers import ROOT, dump_database, kill_after, snapshot_count, start_build
 from pge_outages.synthetic import generate_history
+
+pytestmark = pytest.mark.timing
 
 
 def test_kill_and_resume_equals_clean_build(tmp_path):

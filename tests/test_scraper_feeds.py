@@ -189,6 +189,7 @@ def test_transient_error_is_retried_after_backoff(tmp_path):
     assert feed.times[1] - feed.times[0] >= 0.2
 
 
+@pytest.mark.timing
 def test_backoff_doubles_between_attempts(tmp_path):
     server = FeedServer(fault=Reply(502, b"bad gateway", "text/plain"))
     with serve_feed(server) as feed:
@@ -202,6 +203,7 @@ def test_backoff_doubles_between_attempts(tmp_path):
     assert gaps[1] >= 0.2
 
 
+@pytest.mark.timing
 def test_overall_deadline_bounds_a_silent_server(tmp_path):
     output = tmp_path / "outages.json"
     with silent_server() as url:
@@ -240,6 +242,7 @@ def test_count_mismatch_raises_its_own_error():
 EMPTY_LAYER = [Reply.json({"count": 0}), Reply.json({"features": []})]
 
 
+@pytest.mark.timing
 def test_sudden_empty_feed_is_refetched_and_second_answer_used(tmp_path):
     output = tmp_path / "outages.json"
     output.write_bytes(fixture_bytes("arcgis-expected.json"))
@@ -439,6 +442,7 @@ def test_feed_fault_leaves_file_untouched_and_commits_nothing(tmp_path, kind):
     assert len(feed.requests) == requests_made
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("place", ["refused", "silent"])
 def test_unreachable_server_leaves_file_untouched(tmp_path, place):
     output = tmp_path / "outages.json"

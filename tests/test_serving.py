@@ -28,6 +28,8 @@ from pge_outages.refresh import refresh_once
 from pge_outages.synthetic import generate_history
 from servers import free_port, running
 
+pytestmark = pytest.mark.slow
+
 SERVE = ROOT / "deploy" / "serve.sh"
 METADATA = yaml.safe_load((ROOT / "metadata.yml").read_text())
 # The plugins the project installs, none of which writes (its own, pge-outages, only

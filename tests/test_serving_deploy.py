@@ -137,6 +137,7 @@ def server_layout(tmp_path):
     return upstream, var
 
 
+@pytest.mark.slow
 def test_the_units_commands_run_as_written(tmp_path, server_layout):
     upstream, var = server_layout
     units = render_units(tmp_path / "units", var)
@@ -254,6 +255,7 @@ def _build_environment(**args: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_the_dockerfile_builds_the_database_and_serves_it_read_only_on_port(tmp_path):
     upstream = generate_history(tmp_path / "upstream", commits=80, era="arcgis", seed=6)
     built = subprocess.run(["sh", "-c", _run_step(tmp_path)], cwd=ROOT, capture_output=True, text=True,

@@ -48,6 +48,7 @@ def test_refuses_a_directory_that_is_not_empty(tmp_path):
         generate_history(tmp_path / "taken", commits=5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("era", ["legacy", "arcgis"])
 def test_database_matches_the_blobs(tmp_path, era):
     repo = generate_history(tmp_path / "history", commits=400, era=era, outages=60,
@@ -132,6 +133,7 @@ def test_today_starts_in_december_2025():
     assert datetime.fromtimestamp(when, UTC).isoformat() == "2025-12-01T08:00:00+00:00"
 
 
+@pytest.mark.slow
 def test_today_records_follow_the_format():
     seen = set()
     for version in _today_versions():
@@ -170,6 +172,7 @@ def test_today_records_follow_the_format():
     assert seen == {(4,), (5,), (4, 5)}
 
 
+@pytest.mark.slow
 def test_today_layer_5_is_a_small_share():
     layers = {}
     for version in _today_versions(commits=600, seed=2):
@@ -188,6 +191,7 @@ def test_today_layer_4_has_no_place_names():
         assert record["InPoly_FID"] is None and record["fts_flag"] == "N"
 
 
+@pytest.mark.slow
 def test_today_database(tmp_path):
     """Needs the builder to read today's format: layer 4's Web Mercator points become latitude/longitude."""
     repo = generate_history(tmp_path / "history", commits=300, era="today", outages=60, seed=11)
@@ -205,6 +209,7 @@ def test_today_database(tmp_path):
     assert conn.execute("select count(*) from outages").fetchone()[0] == len(distinct)
 
 
+@pytest.mark.slow
 def test_today_areas_follow_the_scraper_s_format():
     """Each good version's outage-areas.geojson: one feature per line, sorted, a small
     closed polygon around each layer-4 outage's point, none for layer-5-only outages."""

@@ -12,8 +12,12 @@ import sqlite3
 import threading
 from itertools import pairwise
 
+import pytest
+
 from pge_outages.build import build_database
 from pge_outages.synthetic import generate_history
+
+pytestmark = pytest.mark.timing
 
 
 def test_the_wal_is_empty_after_every_build_despite_constant_readers(tmp_path):
