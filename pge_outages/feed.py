@@ -404,7 +404,10 @@ def _from_web_mercator(record: dict[str, Any]) -> tuple[float | None, float | No
     if x is None or y is None:
         return None, None
     longitude = math.degrees(x / _EARTH_RADIUS)
-    latitude = math.degrees(2 * math.atan(math.exp(y / _EARTH_RADIUS)) - math.pi / 2)
+    try:
+        latitude = math.degrees(2 * math.atan(math.exp(y / _EARTH_RADIUS)) - math.pi / 2)
+    except OverflowError:  # a corrupt point billions of metres north of the map
+        return None, None
     return round(latitude, 6), round(longitude, 6)
 
 

@@ -43,11 +43,14 @@ class CommitVersion:
 def open_repo(path: str | Path) -> git.Repo:
     """Open a working copy or bare repository, or raise HistoryError naming the path."""
     try:
-        return git.Repo(path)
+        repo = git.Repo(path)
     except git.NoSuchPathError:
         raise HistoryError(f"{path}: no such directory") from None
     except git.InvalidGitRepositoryError:
         raise HistoryError(f"{path}: not a git repository") from None
+    # File names are names, not patterns: "outages[1].json" must not match outages1.json.
+    repo.git.update_environment(GIT_LITERAL_PATHSPECS="1")
+    return repo
 
 
 def resolve_branch(repo: git.Repo, branch: str | None) -> str:
@@ -138,6 +141,8 @@ def iter_commit_versions(
     """Yield each commit after `since` up to `tip` that changed any of `paths`, oldest first."""
     process = repo.git.log(
         "--reverse",
+        # The first commit's files too, whatever the user's log.showRoot says.
+        "--root",
         "--raw",
         "--no-abbrev",
         "--no-renames",

@@ -436,8 +436,6 @@ def test_unusual_paths_are_read_by_their_names(tmp_path, path, quote_path):
     ]
 
 
-@pytest.mark.xfail(raises=AssertionError, strict=True,
-                   reason="bug: paths go to git log as pathspecs, so glob characters match other files")
 def test_path_with_glob_characters_is_taken_literally(tmp_path):
     repo = make_repo(tmp_path / "repo", [V1], "outages[1].json")
     tip = commit_files(repo, [{"outages1.json": V2}])[-1]
@@ -445,8 +443,6 @@ def test_path_with_glob_characters_is_taken_literally(tmp_path):
     assert len(list(iter_commit_versions(open_repo(repo), ("outages[1].json",), tip))) == 1
 
 
-@pytest.mark.xfail(raises=AssertionError, strict=True,
-                   reason="bug: git log shows no diff for the root commit when log.showRoot is false")
 def test_first_commit_is_read_whatever_log_showroot_says(tmp_path):
     repo = make_repo(tmp_path / "repo", [V1, V2])
     git(repo, "config", "log.showRoot", "false")
