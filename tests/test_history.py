@@ -56,8 +56,14 @@ def title(index: int) -> str:
 
 
 def child_processes() -> set[str]:
-    tasks = Path(f"/proc/{os.getpid()}/task")
-    return {pid for task in tasks.iterdir() for pid in (task / "children").read_text().split()}
+    """The pids of this process's children, read from /proc (Linux)."""
+    children: set[str] = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        try:
+            children.update((task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):  # a thread that ended while we looked
+            pass
+    return children
 
 
 def close_within(generator, seconds: float = 10) -> None:
