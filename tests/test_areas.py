@@ -485,7 +485,7 @@ def expected_areas(scrape) -> list[tuple]:
 @pytest.fixture(scope="module")
 def history(tmp_path_factory):
     base = tmp_path_factory.mktemp("areas")
-    repo = generate_history(base / "history", commits=300, era="today", outages=60, seed=11)
+    repo = generate_history(base / "history", commits=200, era="today", outages=60, seed=11)
     # The feed glitches once at the end (no outages at all), then comes back.
     last = json.loads((repo / OUTAGES).read_text())
     commits = int(git(repo, "rev-list", "--count", "HEAD"))
