@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from helpers import fixture_versions, make_repo, require_shared
+from helpers import build_synthetic, fixture_versions, make_repo, require_shared
 
 # Left out of the quick run (`pytest -m "not slow"`) along with the tests marked slow.
 SLOW_KINDS = ("browser", "timing", "shared")
@@ -67,13 +67,7 @@ def chromium() -> str:
 @pytest.fixture(scope="session")
 def areas_database(tmp_path_factory):
     """A history in today's feed format, outage-areas.geojson beside outages.json, built once."""
-    from pge_outages.build import build_database
-    from pge_outages.synthetic import generate_history
-
-    base = tmp_path_factory.mktemp("browser-areas")
-    repo = generate_history(base / "history", commits=300, era="today", outages=60, seed=3)
-    build_database(repo, base / "outages.db")
-    return base / "outages.db"
+    return build_synthetic(tmp_path_factory.mktemp("browser-areas"), commits=300, era="today", outages=60, seed=3)
 
 
 @pytest.fixture(scope="session")

@@ -128,3 +128,12 @@ def kill_after(process, db, at_least, timeout=60):
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL
+
+
+def build_synthetic(base: Path, **options) -> Path:
+    """A synthetic history (generate_history's options) in base/history, built into base/outages.db."""
+    from pge_outages.build import build_database
+    from pge_outages.synthetic import generate_history
+
+    build_database(generate_history(base / "history", **options), base / "outages.db")
+    return base / "outages.db"

@@ -19,18 +19,14 @@ from browser import (
     open_map,
     running_datasette,
 )
-from pge_outages.build import build_database
-from pge_outages.synthetic import generate_history
+from helpers import build_synthetic
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def database(tmp_path_factory):
-    base = tmp_path_factory.mktemp("browser")
-    repo = generate_history(base / "history", commits=300, era="arcgis", seed=3)
-    build_database(repo, base / "outages.db")
-    return base / "outages.db"
+    return build_synthetic(tmp_path_factory.mktemp("browser"), commits=300, era="arcgis", seed=3)
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,7 @@ from browser import (
     open_customers_chart,
     running_datasette,
 )
-from pge_outages.build import build_database
-from pge_outages.synthetic import generate_history
+from helpers import build_synthetic
 
 pytestmark = pytest.mark.browser
 
@@ -37,10 +36,7 @@ PAGES = ["most_recent_snapshot", "outages", "outages_expanded", "snapshots", "cu
 
 @pytest.fixture(scope="module")
 def database(tmp_path_factory):
-    base = tmp_path_factory.mktemp("visitor")
-    repo = generate_history(base / "history", commits=300, era="arcgis", seed=5, start=START)
-    build_database(repo, base / "outages.db")
-    return base / "outages.db"
+    return build_synthetic(tmp_path_factory.mktemp("visitor"), commits=300, era="arcgis", seed=5, start=START)
 
 
 @pytest.fixture(scope="module")
