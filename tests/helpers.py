@@ -91,6 +91,15 @@ def dump_database(path: Path, tables_only: bool = False) -> dict[str, list]:
     return dump
 
 
+def rows(db: Path, sql: str, *params) -> list[tuple]:
+    """Every row a query gives on the database file db."""
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
 def require_shared(name: str) -> Path:
     bundle = SHARED_DATA / name
     if not bundle.exists():

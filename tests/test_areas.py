@@ -31,6 +31,7 @@ from helpers import (
     git,
     kill_after,
     require_shared,
+    rows,
     snapshot_count,
     start_build,
 )
@@ -89,14 +90,6 @@ def build(tmp_path: Path, commits: list[dict], name: str = "repo", times=None, *
     repo = make_files_repo(tmp_path / name, commits, times)
     db = tmp_path / f"{name}.db"
     return repo, db, build_database(repo, db, **options)
-
-
-def rows(db: Path, sql: str, *params) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def areas_in(db: Path, snapshot: int) -> dict[int, str]:

@@ -6,7 +6,6 @@ Map tiles come from the internet and are refused; markers and areas must render 
 
 from __future__ import annotations
 
-import sqlite3
 from urllib.parse import urlencode
 
 import pytest
@@ -19,7 +18,7 @@ from browser import (
     open_map,
     running_datasette,
 )
-from helpers import build_synthetic
+from helpers import build_synthetic, rows
 
 pytestmark = pytest.mark.browser
 
@@ -35,23 +34,15 @@ def server(chromium, database):
         yield url
 
 
-def _row(database, sql: str) -> tuple:
-    conn = sqlite3.connect(database)
-    try:
-        return conn.execute(sql).fetchone()
-    finally:
-        conn.close()
-
-
 def test_map_of_the_latest_snapshot_shows_every_outage(chromium, server, database, tmp_path):
     with chromium_page(chromium) as page:
         mapped = open_map(page, f"{server}/outages/most_recent_snapshot")
         page.screenshot(path=tmp_path / "most_recent_snapshot.png", full_page=True)
-    assert mapped == _row(database, "select outage_count from snapshots order by id desc limit 1")[0]
+    assert mapped == rows(database, "select outage_count from snapshots order by id desc limit 1")[0][0]
 
 
 def test_map_of_outages_at_a_moment(chromium, server, database, tmp_path):
-    title, count = _row(database, "select title, outage_count from snapshots where id = 150")
+    title, count = rows(database, "select title, outage_count from snapshots where id = 150")[0]
     with chromium_page(chromium) as page:
         mapped = open_map(page, f"{server}/outages/outages_at?{urlencode({'at': title})}")
         page.screenshot(path=tmp_path / "outages_at.png", full_page=True)
@@ -70,7 +61,7 @@ def test_chart_of_customers_over_time_is_drawn(chromium, server, tmp_path):
 
 
 def test_map_of_the_latest_areas_draws_every_polygon(chromium, areas_server, areas_database, tmp_path):
-    count = _row(areas_database, "select count(*) from most_recent_areas")[0]
+    count = rows(areas_database, "select count(*) from most_recent_areas")[0][0]
     assert count > 20
     with chromium_page(chromium) as page:
         drawn = open_area_map(page, f"{areas_server}/outages/most_recent_areas")
@@ -81,14 +72,10 @@ def test_map_of_the_latest_areas_draws_every_polygon(chromium, areas_server, are
 
 
 def test_map_of_areas_at_a_moment(chromium, areas_server, areas_database, tmp_path):
-    title = _row(areas_database, "select title from snapshots where id = 150")[0]
-    conn = sqlite3.connect(areas_database)
-    try:
-        count = conn.execute(
-            "select count(*) from area_snapshots a join outage_snapshots o on o.snapshot = a.snapshot "
-            "and o.outage = a.outage where a.snapshot = 150").fetchone()[0]
-    finally:
-        conn.close()
+    title = rows(areas_database, "select title from snapshots where id = 150")[0][0]
+    count = rows(areas_database,
+                 "select count(*) from area_snapshots a join outage_snapshots o on o.snapshot = a.snapshot "
+                 "and o.outage = a.outage where a.snapshot = 150")[0][0]
     with chromium_page(chromium) as page:
         drawn = open_area_map(page, f"{areas_server}/outages/areas_at?{urlencode({'at': title})}")
         page.screenshot(path=tmp_path / "areas_at.png", full_page=True)

@@ -17,8 +17,8 @@ import yaml
 from datasette.app import Datasette
 
 from browser import METADATA, SERVE_SETTINGS
+from helpers import build_synthetic
 from pge_outages.build import build_database
-from pge_outages.synthetic import generate_history
 
 METADATA_DICT = yaml.safe_load(METADATA.read_text())
 
@@ -33,9 +33,8 @@ def _lat_lon(record: dict) -> tuple[float, float]:
 @pytest.fixture(scope="module")
 def today(tmp_path_factory):
     base = tmp_path_factory.mktemp("today")
-    repo = generate_history(base / "history", commits=200, era="today", seed=5, outages=80)
-    db = base / "outages.db"
-    build_database(repo, db)
+    db = build_synthetic(base, commits=200, era="today", seed=5, outages=80)
+    repo = base / "history"
     blobs = subprocess.run(
         ["git", "log", "--reverse", "--format=%H %cI", "--", "outages.json"],
         cwd=repo, check=True, capture_output=True, text=True,

@@ -6,11 +6,9 @@ time, is a new outage with an id of its own; a long outage stays whole.
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
-from helpers import FIRST_COMMIT_TIME, dump_database, make_repo
+from helpers import FIRST_COMMIT_TIME, dump_database, make_repo, rows
 from pge_outages.build import build_database
 from pge_outages.writer import REUSE_BASE
 
@@ -28,14 +26,6 @@ def build(tmp_path, versions, times):
     db = tmp_path / "outages.db"
     build_database(repo, db)
     return repo, db
-
-
-def rows(db, sql, *params):
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def scrapes(first: int, count: int, records) -> tuple[list, list]:

@@ -10,7 +10,6 @@ request for 50 frames stays small and fast.
 from __future__ import annotations
 
 import json
-import sqlite3
 import statistics
 import time
 from datetime import UTC, datetime
@@ -21,7 +20,7 @@ import yaml
 from datasette.app import Datasette
 
 from browser import METADATA, SERVE_SETTINGS
-from helpers import commit_files, git
+from helpers import commit_files, git, rows
 from pge_outages.build import build_database
 from pge_outages.datasette_plugin import pacific_time
 from pge_outages.pages import FRAME_SIZE, MAX_FRAME_SIZE
@@ -53,14 +52,6 @@ def storm(tmp_path_factory):
 
 def datasette(db) -> Datasette:
     return Datasette([str(db)], metadata=METADATA_DICT, settings=SERVE_SETTINGS)
-
-
-def rows(db, sql: str, *params) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def utc(when: int) -> str:

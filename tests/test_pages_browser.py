@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 from browser import chromium_page, running_datasette
+from helpers import rows
 from pge_outages.datasette_plugin import pacific_time
 from storm import fill_storm
 
@@ -136,13 +137,8 @@ def test_replay_skips_the_suspect_snapshots(chromium, storm_server, storm):
 
 
 def test_outage_page_draws_its_chart_and_its_place(chromium, areas_server, areas_database, tmp_path):
-    conn = sqlite3.connect(areas_database)
-    try:
-        outage = conn.execute(
-            "select o.id from outages o join areas a on a.outage = o.id"
-            " order by o.max_estCustAffected desc limit 1").fetchone()[0]
-    finally:
-        conn.close()
+    outage = rows(areas_database, "select o.id from outages o join areas a on a.outage = o.id"
+                                  " order by o.max_estCustAffected desc limit 1")[0][0]
     errors = []
     with chromium_page(chromium, width=1280) as page:
         page.on("pageerror", lambda error: errors.append(str(error)))

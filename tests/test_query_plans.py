@@ -13,9 +13,7 @@ import sqlite3
 import pytest
 import yaml
 
-from helpers import ROOT
-from pge_outages.build import build_database
-from pge_outages.synthetic import generate_history
+from helpers import ROOT, build_synthetic
 
 # The shapes of bench/queries.py that a view of runs can answer from an index.
 SHAPES = {
@@ -42,10 +40,7 @@ FULL_READS = re.compile(r"MATERIALIZE|AUTOMATIC|\bSCAN (s|r|v|version_runs|outag
 
 @pytest.fixture(scope="module")
 def database(tmp_path_factory):
-    base = tmp_path_factory.mktemp("plans")
-    repo = generate_history(base / "history", commits=200, era="legacy", seed=9, outages=60)
-    db = base / "outages.db"
-    build_database(repo, db)
+    db = build_synthetic(tmp_path_factory.mktemp("plans"), commits=200, era="legacy", seed=9, outages=60)
     conn = sqlite3.connect(db)
     snapshot = conn.execute("select max(id) / 2 from snapshots").fetchone()[0]
     region, cause = conn.execute(
