@@ -18,11 +18,9 @@ from .base import (
     FetchPolicy,
     OutputError,
     Utility,
-    commit_snapshot,
-    customers,
-    push_snapshot,
     scrape_to_file,
 )
+from .commits import commit_snapshot, customers, push_snapshot
 from .gitops import GitError, Identity, find_repo
 
 UTILITIES = (pge.PGE,)

@@ -20,7 +20,8 @@ from scraper_server import (
     serve_feed,
 )
 from scrapers import pge
-from scrapers.base import commit_message, normalise_records, render_records
+from scrapers.base import normalise_records, render_records
+from scrapers.commits import commit_message
 
 BOT = "pge-outages bot <actions@users.noreply.github.com>"
 
