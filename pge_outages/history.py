@@ -16,11 +16,14 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import git
 
 DEFAULT_FILES = ("outages.json", "pge-outages.json")
+# The trailer in which the scraper records when it read the feed (scrapers/commits.py).
+FETCHED_AT = "Fetched-At"
 # The scraper commits each outage's area beside the outage file, in the same commits.
 DEFAULT_AREAS_FILE = "outage-areas.geojson"
 _NULL_SHA = "0" * 40
@@ -146,7 +149,9 @@ def iter_commit_versions(
         "--raw",
         "--no-abbrev",
         "--no-renames",
-        "--format=%x00%H %ct %cI",
+        # The scraper's Fetched-At trailer, when the commit has one, is the
+        # snapshot's time: a rebase or a late push changes the commit's time, not it.
+        f"--format=%x00%H %ct %cI %(trailers:key={FETCHED_AT},valueonly,separator=%x20)",
         *_log_args(paths, tip, since),
         as_process=True,
     )
@@ -157,7 +162,7 @@ def iter_commit_versions(
             line = raw_line.decode("utf-8", "replace").rstrip("\n")
             if line.startswith("\x00"):
                 if header is not None:
-                    yield CommitVersion(header[0], int(header[1]), header[2], blobs)
+                    yield _version(header, blobs)
                 header = line[1:].split(" ")
                 blobs = {}
             elif line.startswith(":"):
@@ -166,7 +171,7 @@ def iter_commit_versions(
                 new_sha = modes.split(" ")[3]
                 blobs[_unquote(path)] = None if new_sha == _NULL_SHA else new_sha
         if header is not None:
-            yield CommitVersion(header[0], int(header[1]), header[2], blobs)
+            yield _version(header, blobs)
         if process.proc.wait() != 0:
             error = process.stderr.read().decode("utf-8", "replace").strip()
             raise HistoryError(f"git log failed: {error}")
@@ -174,6 +179,26 @@ def iter_commit_versions(
         # Closed early, git log ends on the closed pipe: that is no error.
         process.stdout.close()
         process.proc.wait()
+
+
+def _version(header: list[str], blobs: dict[str, str | None]) -> CommitVersion:
+    """A commit's version, timed by its first Fetched-At trailer when that reads as a time."""
+    fetched = parse_fetched_at(header[3]) if len(header) > 3 and header[3] else None
+    if fetched is None:
+        return CommitVersion(header[0], int(header[1]), header[2], blobs)
+    return CommitVersion(header[0], fetched, datetime.fromtimestamp(fetched, UTC).isoformat(), blobs)
+
+
+def parse_fetched_at(text: str) -> int | None:
+    """A Fetched-At trailer's time (ISO 8601, UTC) as Unix seconds; None when it is not one.
+
+    Example: parse_fetched_at("2026-02-19T19:27:04Z") == 1771529224
+    """
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
 _DONE = object()

@@ -105,6 +105,8 @@ class Feed:
     drop_keys: tuple[str, ...] = ()
     part_key: str | None = None
     fetch_areas: Callable[[GetJson, str], dict[int, Any]] | None = None
+    # When the feed says it was last refreshed (ISO 8601, UTC), or None: best effort, one request.
+    fetch_updated: Callable[[GetJson, str], str | None] | None = None
 
 
 @dataclass(frozen=True)

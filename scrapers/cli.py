@@ -6,22 +6,16 @@ stderr with a documented exit status.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
-import requests
 
 from . import pge
-from .base import (
-    USER_AGENT,
-    FeedError,
-    FetchPolicy,
-    OutputError,
-    Utility,
-    scrape_to_file,
-)
-from .commits import commit_snapshot, customers, push_snapshot
+from .base import FeedError, FetchPolicy, OutputError, Utility
 from .gitops import GitError, Identity, find_repo
+from .loop import DurationError, format_duration, parse_duration, run_loop
+from .rounds import Job, new_session, run_round
 
 UTILITIES = (pge.PGE,)
 DEFAULT_AUTHOR_NAME = "pge-outages bot"
@@ -29,6 +23,23 @@ DEFAULT_AUTHOR_EMAIL = "actions@users.noreply.github.com"
 
 EXIT_FEED_ERROR = 1
 EXIT_GIT_ERROR = 3
+
+
+class Duration(click.ParamType):
+    """A duration such as 10m, 2s or 5h50m, in seconds."""
+
+    name = "duration"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return float(value)
+        try:
+            return parse_duration(value)
+        except DurationError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DURATION = Duration()
 
 
 class GitFailure(click.ClickException):
@@ -66,13 +77,24 @@ def make_scrape_command(utility: Utility, name: str | None = None, usage: str | 
         snapshot that differs from it. With --commit it is committed to the git
         repository that holds it; with --push that commit is pushed too.
 
+        Every commit ends with trailers saying when the feed was read
+        (Fetched-At, and PG&E's own Feed-Updated); when the feed has not
+        changed, an empty liveness commit says the scraper looked, at most
+        once per --heartbeat window.
+
+        With --every, rounds run on the marks of the clock until --for is over
+        or a signal: a round that fails is reported and the loop goes on.
+
         Exit status: 0 written or unchanged, 1 feed or file error (file left
-        unchanged), 2 usage error, 3 git commit or push failed.
+        unchanged), 2 usage error, 3 git commit or push failed. With --every:
+        0 unless rounds failed for --give-up-after in a row (1 hour by
+        default) or no round succeeded, then 1 (feed) or 3 (git).
 
         Example:
 
         \b
             {usage} --output outages.json --areas outage-areas.geojson --commit --push
+            {usage} --output outages.json --commit --push --every 10m --for 5h45m
         """,
     )
     @click.option(
@@ -104,7 +126,7 @@ def make_scrape_command(utility: Utility, name: str | None = None, usage: str | 
     )
     @click.option("--remote", default="origin", show_default=True, help="Git remote to push to.")
     @click.option(
-        "--push-attempts", type=click.IntRange(min=1), default=3, show_default=True,
+        "--push-attempts", type=click.IntRange(min=1), default=5, show_default=True,
         help="Pushes to try before giving up when the remote keeps moving.",
     )
     @click.option(
@@ -135,16 +157,64 @@ def make_scrape_command(utility: Utility, name: str | None = None, usage: str | 
         "--recheck-delay", type=click.FloatRange(min=0), default=30.0, show_default=True,
         help="Seconds to wait before fetching again when the feed suddenly reports no outages.",
     )
+    @click.option(
+        "--every", type=DURATION, default=None,
+        help="Loop: run a round on every mark of the clock that is a multiple of this (10m: :00, :10, "
+        ":20 ...). A failed round is reported and the loop goes on. Without it, one round.",
+    )
+    @click.option(
+        "--for", "duration", type=DURATION, default=None,
+        help="With --every: start no round after this long (e.g. 5h45m); the last round is the last "
+        "--heartbeat mark in that time, so its looks are on record. Default: until SIGTERM or SIGINT.",
+    )
+    @click.option(
+        "--heartbeat", type=DURATION, default="30m", show_default=True,
+        help="When the feed has not changed, commit an empty liveness mark (with --commit) if the branch "
+        "holds no look at the feed since the start of this window of the clock: at most 48 a day at "
+        "30m. 0: never.",
+    )
+    @click.option(
+        "--grace", type=DURATION, default="5s", show_default=True,
+        help="With --every: on SIGTERM or SIGINT during a round, the time it has to finish; after that "
+        "it is undone (branch, index and files as they were). Between rounds a signal stops at once.",
+    )
+    @click.option(
+        "--give-up-after", type=DURATION, default="1h", show_default=True,
+        help="With --every: exit non-zero (1 feed, 3 git) once rounds have failed for this long in a "
+        "row; shorter failures are reported and the loop goes on. A loop in which no round succeeded "
+        "exits non-zero too.",
+    )
     def command(
         output, areas, feed, url, commit, push, skip_ci, remote, push_attempts, author_name, author_email,
-        timeout, attempts, backoff, deadline, recheck_delay,
+        timeout, attempts, backoff, deadline, recheck_delay, every, duration, heartbeat, grace, give_up_after,
     ):
         chosen = feeds[feed]
-        policy = FetchPolicy(timeout, attempts, backoff, deadline, recheck_delay)
-        identity = Identity(author_name, author_email)
         commit = commit or push
         if areas is not None and chosen.fetch_areas is None:
             raise click.BadParameter(f"the {feed} feed has no outage areas", param_hint="'--areas'")
+        if every is None:
+            for name, value in (("--for", duration),):
+                if value is not None:
+                    raise click.BadParameter("needs --every", param_hint=f"'{name}'")
+        elif every <= 0:
+            raise click.BadParameter("must be more than 0", param_hint="'--every'")
+        elif heartbeat and heartbeat % every:
+            raise click.BadParameter(
+                f"must be a multiple of --every ({format_duration(every)}), or 0", param_hint="'--heartbeat'"
+            )
+        job = Job(
+            chosen, output, areas, url or chosen.default_url,
+            FetchPolicy(timeout, attempts, backoff, deadline, recheck_delay),
+            Identity(author_name, author_email), commit, push, remote, push_attempts, skip_ci,
+            int(heartbeat), int(every) if every else None,
+        )
+        try:
+            if chosen.fetch is pge.fetch_mapserver:
+                pge.layer_queries(job.url)
+            if areas is not None:
+                pge.areas_url(job.url)
+        except pge.URLError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--url'") from None
         if commit:
             # Fail before fetching, so nothing is written that cannot be committed.
             try:
@@ -153,49 +223,23 @@ def make_scrape_command(utility: Utility, name: str | None = None, usage: str | 
                     raise GitError(f"{areas} is not in the repository of {output}; they are committed together")
             except GitError as exc:
                 raise GitFailure(str(exc)) from None
-        session = requests.Session()
-        session.headers["User-Agent"] = USER_AGENT
-        try:
-            result = scrape_to_file(
-                chosen, output, url or chosen.default_url, session, policy, areas_output=areas
+        session = new_session()
+        if every is not None:
+            result = run_loop(
+                job, lambda mark, since: run_round(job, session, mark, since), every, duration, grace,
+                give_up_after, lambda line, err: click.echo(line, err=err),
             )
+            click.echo(result.summary, err=result.exit_code != 0)
+            sys.exit(result.exit_code)
+        try:
+            report = run_round(job, session)
         except FeedError as exc:
             raise click.ClickException(f"{exc}; {output} left unchanged") from None
         except OutputError as exc:
             raise click.ClickException(str(exc)) from None
-        except pge.URLError as exc:
-            raise click.BadParameter(str(exc), param_hint="'--url'") from None
-        total = sum(customers(chosen, record) for record in result.records)
-        count = len(result.records)
-        parts = [
-            f"{output}: {count:,} outage{'' if count == 1 else 's'}, "
-            f"{total:,} customer{'' if total == 1 else 's'} affected",
-            "written" if result.written else "unchanged",
-        ]
-        if areas is not None:
-            count_areas = len(result.areas or {})
-            parts.append(
-                f"{areas}: {count_areas:,} area{'' if count_areas == 1 else 's'}, "
-                + ("written" if result.areas_written else "unchanged")
-            )
-        if result.rechecked:
-            parts.append(
-                "refetched after an empty answer" if count else "empty feed confirmed by a second fetch"
-            )
-        if commit:
-            try:
-                sha = commit_snapshot(chosen, output, result.records, identity, skip_ci, areas)
-                parts.append(f"committed {sha[:12]}" if sha else "nothing to commit")
-                if push:
-                    pushed = push_snapshot(
-                        chosen, output, result.records, identity, remote, push_attempts,
-                        committed=sha is not None, skip_ci=skip_ci, areas_output=areas,
-                        areas_data=areas.read_bytes() if areas is not None else None,
-                    )
-                    parts.append(f"pushed {pushed[:12]} to {remote}")
-            except GitError as exc:
-                raise GitFailure(str(exc)) from None
-        click.echo("; ".join(parts))
+        except GitError as exc:
+            raise GitFailure(str(exc)) from None
+        click.echo(report.line)
 
     return command
 

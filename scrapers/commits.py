@@ -6,13 +6,70 @@ into a commit message and a commit, and pushes it past other scrapers' pushes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from . import areas, gitops
 from .base import Feed, OutputError, Record, parse_snapshot, read_output, record_id, render_records, write_atomically
+
+# The trailers every commit of this scraper ends with; the builder reads them.
+FETCHED_AT = "Fetched-At"
+FEED_UPDATED = "Feed-Updated"
+WATCHED_SINCE = "Watched-Since"
+SCRAPE_INTERVAL = "Scrape-Interval"
+
+
+def format_time(seconds: float) -> str:
+    """A Unix time as the trailers write it: UTC, to the second.
+
+    Example: format_time(1771529224) == "2026-02-19T19:27:04Z"
+    """
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(seconds)))
+
+
+def parse_time(text: str) -> int | None:
+    """A trailer's ISO 8601 time as Unix seconds, None when it is not one.
+
+    Example: parse_time("2026-02-19T19:27:04Z") == 1771529224
+    """
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """When a snapshot was read, written as trailers that no rebase can change.
+
+    Example: Stamp(fetched_at=1771529224, feed_updated="2026-02-19T19:24:00Z").trailers()
+    == ["Fetched-At: 2026-02-19T19:27:04Z", "Feed-Updated: 2026-02-19T19:24:00Z"]
+    `watched_since` is the fetch time of the first of an unbroken run of rounds,
+    one on every mark of `interval` seconds, that ends with this one: the
+    scraper looked at the feed all that time.
+    """
+
+    fetched_at: int
+    feed_updated: str | None = None
+    watched_since: int | None = None
+    interval: int | None = None
+
+    def trailers(self) -> list[str]:
+        lines = [f"{FETCHED_AT}: {format_time(self.fetched_at)}"]
+        if self.feed_updated:
+            lines.append(f"{FEED_UPDATED}: {self.feed_updated}")
+        if self.watched_since is not None:
+            lines.append(f"{WATCHED_SINCE}: {format_time(self.watched_since)}")
+        if self.interval is not None:
+            lines.append(f"{SCRAPE_INTERVAL}: {self.interval}")
+        return lines
 
 
 @dataclass
@@ -78,12 +135,14 @@ def commit_message(
     records: list[Record],
     skip_ci: bool = False,
     area_changes: str | None = None,
+    stamp: Stamp | None = None,
 ) -> str:
-    """A commit message: a one-line summary, the count per layer, then the added and removed outages.
+    """A commit message: a one-line summary, the count per layer, the added and removed outages, the trailers.
 
     Example first line: "12 outages added, 3 removed, 40 changed; 1,702 outages, 88,537 customers affected"
     With skip_ci a "[skip ci]" line follows the summary, so CI services that
-    honour it leave scrape commits alone.
+    honour it leave scrape commits alone. With a stamp, its trailers
+    (Fetched-At: ...) close the message.
     """
     changes = diff_records(feed, previous, records)
     total = sum(customers(feed, record) for record in records)
@@ -103,6 +162,26 @@ def commit_message(
     for title, group in (("Added:", changes.added), ("Removed:", changes.removed)):
         if group:
             lines += ["", title] + [_describe_outage(feed, record) for record in group]
+    if stamp is not None:
+        lines += ["", *stamp.trailers()]
+    return "\n".join(lines) + "\n"
+
+
+def liveness_message(feed: Feed, records: list[Record], stamp: Stamp, skip_ci: bool = False) -> str:
+    """The message of an empty commit that says the scraper looked and the feed had not changed.
+
+    Example first line: "No change; 1,702 outages, 88,537 customers affected"
+    """
+    total = sum(customers(feed, record) for record in records)
+    lines = [f"No change; {_plural(len(records), 'outage')}, {_plural(total, 'customer')} affected"]
+    if skip_ci:
+        lines += ["", "[skip ci]"]
+    lines += [
+        "",
+        "A liveness mark: the scraper read the feed and it had not changed since the last commit.",
+        "",
+        *stamp.trailers(),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -129,6 +208,8 @@ def commit_snapshot(
     identity: gitops.Identity,
     skip_ci: bool = False,
     areas_output: Path | None = None,
+    stamp: Stamp | None = None,
+    area_note: str | None = None,
 ) -> str | None:
     """Commit output (and areas_output) in the repository that holds it if either differs from HEAD.
 
@@ -153,7 +234,9 @@ def commit_snapshot(
             areas.read_areas(gitops.read_committed(repo, relatives[1])),
             areas.read_areas(read_output(areas_output)),
         )
-    message = commit_message(feed, previous, records, skip_ci, area_changes)
+        if area_note:
+            area_changes += " " + area_note
+    message = commit_message(feed, previous, records, skip_ci, area_changes, stamp)
     return gitops.commit_files(repo, relatives, message, identity)
 
 
@@ -165,30 +248,119 @@ def describe_area_changes(before: Mapping[int, str], after: Mapping[int, str]) -
     return f"Areas: {added:,} added, {removed:,} removed, {changed:,} changed; {len(after):,} in all."
 
 
-def push_snapshot(
-    feed: Feed,
-    output: Path,
-    records: list[Record],
-    identity: gitops.Identity,
-    remote: str,
-    attempts: int,
-    committed: bool,
-    skip_ci: bool = False,
-    areas_output: Path | None = None,
-    areas_data: bytes | None = None,
-) -> str:
-    """Push the branch; when another run pushed first, redo our commit on top of theirs and try again.
+def liveness_due(last_look: int | None, window_start: int | None) -> bool:
+    """Whether a liveness mark is due: the branch holds no look at the feed since window_start.
 
-    Example: push_snapshot(feed, Path("outages.json"), records, identity, "origin", 3, committed=True)
-    Returns the hash of the commit pushed, which differs from ours when it had to be made again.
+    Example: liveness_due(last_look=1000, window_start=1800) is True
+    window_start is the start of the current heartbeat window (None: no marks);
+    last_look the newest Fetched-At on the branch (None: none on record). One
+    mark per window at most, so 30-minute windows give at most 48 marks a day.
     """
-    repo = gitops.find_repo(output)
+    return window_start is not None and (last_look is None or last_look < window_start)
+
+
+def last_fetched_at(repo: Path, depth: int = 100) -> int | None:
+    """When the scraper last recorded a look at the feed on this branch: the newest Fetched-At trailer
+    among the last `depth` first-parent commits; None when there is none (a history from before trailers).
+
+    Example: last_fetched_at(Path("history")) == 1771529224
+    A commit without the trailer (a person's, or an older scraper's) says nothing of when the feed was read.
+    """
+    result = gitops.run_git(
+        repo, "log", "--first-parent", f"-{depth}",
+        f"--format=%x00%(trailers:key={FETCHED_AT},valueonly,separator=%x01)", check=False,
+    )
+    if result.returncode != 0:
+        return None  # no commits yet
+    for entry in result.stdout.split("\x00")[1:]:
+        if entry.strip():
+            return parse_time(entry.split("\x01")[0])
+    return None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a round left on the branch: the commit it made (None: none), whether it was a liveness mark,
+    and whether another scraper had already pushed a newer snapshot, so ours was dropped."""
+
+    sha: str | None
+    liveness: bool = False
+    superseded: bool = False
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One round's snapshot, ready to be committed: the feed, the files, what they hold, and when it was read.
+
+    Example: Snapshot(pge.ARCGIS, Path("outages.json"), records, Stamp(fetched_at=1771529224))
+    `liveness_window` is the start of the current heartbeat window (None: no liveness marks).
+    """
+
+    feed: Feed
+    output: Path
+    records: list[Record]
+    stamp: Stamp
+    areas_output: Path | None = None
+    areas_data: bytes | None = None
+    area_note: str | None = None
+    liveness_window: int | None = None
+    skip_ci: bool = False
+
+
+def record_snapshot(snapshot: Snapshot, identity: gitops.Identity) -> Recorded:
+    """Commit the snapshot's files if they changed, or else an empty liveness commit if one is due.
+
+    Example: record_snapshot(Snapshot(feed, Path("outages.json"), records, stamp, liveness_window=1800), identity)
+    A snapshot older than the newest commit's (another scraper looked later) is
+    not put on top of it: that would tell readers the feed went back in time.
+    """
+    repo = gitops.find_repo(snapshot.output)
+    last_look = last_fetched_at(repo)
+    if last_look is not None and last_look > snapshot.stamp.fetched_at:
+        _restore_committed(repo, snapshot)
+        return Recorded(None, superseded=True)
+    sha = commit_snapshot(
+        snapshot.feed, snapshot.output, snapshot.records, identity, snapshot.skip_ci,
+        snapshot.areas_output, snapshot.stamp, snapshot.area_note,
+    )
+    if sha is not None:
+        return Recorded(sha)
+    if liveness_due(last_look, snapshot.liveness_window):
+        message = liveness_message(snapshot.feed, snapshot.records, snapshot.stamp, snapshot.skip_ci)
+        return Recorded(gitops.commit_empty(repo, message, identity), liveness=True)
+    return Recorded(None)
+
+
+def _restore_committed(repo: Path, snapshot: Snapshot) -> None:
+    """Put the files back to what HEAD holds, so the working tree matches the branch after a dropped snapshot."""
+    for path in (snapshot.output, snapshot.areas_output):
+        if path is None:
+            continue
+        data = gitops.read_committed(repo, gitops.relative_path(repo, path))
+        if data is not None:
+            write_atomically(path, data)
+
+
+def push_snapshot(
+    snapshot: Snapshot, identity: gitops.Identity, remote: str, attempts: int, recorded: Recorded
+) -> Recorded:
+    """Push the branch; when another scraper pushed first, record our snapshot again on top of theirs and retry.
+
+    Example: push_snapshot(snapshot, identity, "origin", 5, record_snapshot(snapshot, identity))
+    Returns what is on the branch once pushed: the commit made again on top of
+    theirs, none when theirs already held the same feed state (one commit per
+    state) or a newer one.
+    """
+    repo = gitops.find_repo(snapshot.output)
+    outcome = recorded
 
     def recommit() -> bool:
-        write_atomically(output, render_records(records))
-        if areas_output is not None and areas_data is not None:
-            write_atomically(areas_output, areas_data)
-        return commit_snapshot(feed, output, records, identity, skip_ci, areas_output) is not None
+        nonlocal outcome
+        write_atomically(snapshot.output, render_records(snapshot.records))
+        if snapshot.areas_output is not None and snapshot.areas_data is not None:
+            write_atomically(snapshot.areas_output, snapshot.areas_data)
+        outcome = record_snapshot(snapshot, identity)
+        return outcome.sha is not None
 
-    gitops.push_with_rebase(repo, remote, identity, attempts, committed, recommit)
-    return gitops.run_git(repo, "rev-parse", "HEAD").stdout.strip()
+    gitops.push_with_rebase(repo, remote, identity, attempts, recorded.sha is not None, recommit)
+    return outcome

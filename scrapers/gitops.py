@@ -6,10 +6,14 @@ way to make its commit again when another run pushed first.
 
 from __future__ import annotations
 
+import random
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+RACE_PAUSE = 0.5  # seconds, times the attempt: the most a push waits before its retry
 
 
 class GitError(RuntimeError):
@@ -114,6 +118,20 @@ def commit_files(repo: Path, relatives: list[str], message: str, identity: Ident
     return run_git(repo, "rev-parse", "HEAD").stdout.strip()
 
 
+def commit_empty(repo: Path, message: str, identity: Identity) -> str:
+    """An empty commit with message as identity (a liveness mark), leaving anything staged alone.
+
+    Example: commit_empty(Path("."), "No change; ...", Identity("bot", "bot@example.com"))
+    Returns the new commit's hash.
+    """
+    # An empty pathspec list with --only commits nothing that is staged.
+    run_git(
+        repo, "commit", "--quiet", "--no-verify", "--allow-empty", "--only", "--message", message,
+        identity=identity,
+    )
+    return run_git(repo, "rev-parse", "HEAD").stdout.strip()
+
+
 def current_branch(repo: Path) -> str:
     """The checked-out branch's name; a detached HEAD cannot be pushed back.
 
@@ -131,6 +149,16 @@ def _rebase_in_progress(repo: Path) -> bool:
         if (repo / git_path).exists():
             return True
     return False
+
+
+def _lost_a_race(stderr: str) -> bool:
+    """Whether a push failed because another push got there first: rejected as not a fast-forward,
+    or refused by the remote while the other push held the branch's lock."""
+    if "[rejected]" in stderr:
+        return True
+    return "[remote rejected]" in stderr and any(
+        text in stderr for text in ("failed to update ref", "cannot lock ref", "incorrect old value")
+    )
 
 
 def push_with_rebase(
@@ -153,10 +181,12 @@ def push_with_rebase(
         pushed = run_git(repo, "push", "--quiet", remote, f"HEAD:refs/heads/{branch}", check=False)
         if pushed.returncode == 0:
             return
-        if "[rejected]" not in pushed.stderr:
+        if not _lost_a_race(pushed.stderr):
             raise GitError(f"git push to {remote} failed: {_reason(pushed.stderr)}")
         if attempt == attempts:
             break
+        # Two scrapers on the same clock push in step; a random pause breaks the step.
+        time.sleep(random.uniform(0, RACE_PAUSE * attempt))
         if committed:
             run_git(repo, "reset", "--quiet", "--keep", "HEAD~1")
         pulled = run_git(
@@ -176,3 +206,78 @@ def push_with_rebase(
         f"git push to {remote} was rejected {times} because other pushes kept arriving first; "
         "the snapshot stays committed locally and goes out with the next --push"
     )
+
+
+@dataclass(frozen=True)
+class WorkState:
+    """The branch, HEAD, index entries and bytes of some files, taken before a round that may be cut short.
+
+    Example: state = capture_state(Path("."), [Path("outages.json")]); ...; restore_state(state)
+    """
+
+    repo: Path | None
+    branch: str | None
+    head: str | None
+    files: dict[Path, bytes | None]
+    index: dict[str, str | None]
+    taken: float
+
+
+def capture_state(repo: Path | None, paths: list[Path]) -> WorkState:
+    """What restore_state needs to put repo (None: files only) back exactly as it is now."""
+    files: dict[Path, bytes | None] = {}
+    for path in paths:
+        try:
+            files[path] = path.read_bytes()
+        except FileNotFoundError:
+            files[path] = None
+    if repo is None:
+        return WorkState(None, None, None, files, {}, time.time())
+    branch = run_git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).stdout.strip() or None
+    head = run_git(repo, "rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.strip() or None
+    index: dict[str, str | None] = {}
+    for path in paths:
+        relative = relative_path(repo, path)
+        entry = run_git(repo, "ls-files", "--stage", "--", relative).stdout.strip()
+        # "100644 <blob> 0\tpath": kept as "mode,blob" for update-index --cacheinfo
+        index[relative] = ",".join(entry.split("\t")[0].split(" ")[:2]) if entry else None
+    return WorkState(repo, branch, head, files, index, time.time())
+
+
+def restore_state(state: WorkState) -> None:
+    """Put the branch, HEAD, index entries and files back as capture_state found them.
+
+    Used when a round is cut short (a signal outlived the grace period): a git
+    command killed mid-way may leave a rebase or a lock behind, and a write its
+    temporary file; none of that stays.
+    """
+    repo = state.repo
+    if repo is not None:
+        if _rebase_in_progress(repo):
+            run_git(repo, "rebase", "--abort", check=False)
+        lock = repo / run_git(repo, "rev-parse", "--git-path", "index.lock").stdout.strip()
+        if lock.exists() and lock.stat().st_mtime >= state.taken - 1:
+            lock.unlink()  # left by our own git, killed mid-way
+        if state.branch is not None:
+            run_git(repo, "symbolic-ref", "HEAD", f"refs/heads/{state.branch}")
+            if state.head is not None:
+                run_git(repo, "update-ref", f"refs/heads/{state.branch}", state.head)
+            else:
+                run_git(repo, "update-ref", "-d", f"refs/heads/{state.branch}", check=False)
+        elif state.head is not None:
+            run_git(repo, "update-ref", "--no-deref", "HEAD", state.head)
+        for relative, entry in state.index.items():
+            if entry is None:
+                run_git(repo, "update-index", "--force-remove", "--", relative)
+            else:
+                run_git(repo, "update-index", "--add", "--cacheinfo", f"{entry},{relative}")
+    for path, data in state.files.items():
+        for stray in path.parent.glob(f".{path.name}.*.tmp"):
+            if stray.stat().st_mtime >= state.taken - 1:
+                stray.unlink(missing_ok=True)
+        if data is None:
+            path.unlink(missing_ok=True)
+        elif not path.exists() or path.read_bytes() != data:
+            temporary = path.with_name(f".{path.name}.restore")
+            temporary.write_bytes(data)
+            temporary.replace(path)

@@ -26,6 +26,8 @@ from .base import (
 )
 
 MAPSERVER_URL = "https://ags.pge.esriemcs.com/arcgis/rest/services/43/outages/MapServer"
+# When PG&E last refreshed the outage layers: {"lastUpdated": "20260709-1114", ...} (UTC).
+STATUS_URL = "https://outages.pge.esriemcs.com/arcgis/rest/services/43/outages/status.json"
 # Retired in 2022; kept so the legacy adapter has a default, use --url for a mirror.
 LEGACY_URL = "https://apim.pge.com/cocoutage/outages/getOutagesRegions?regionType=city&expand=true"
 URL_ENVVAR = "PGE_OUTAGES_URL"
@@ -308,6 +310,33 @@ def fetch_legacy(get_json: GetJson, url: str) -> list[Record]:
     return records
 
 
+def status_url(url: str) -> str:
+    """Where the status of the MapServer url names is: PG&E's own for its MapServer, else beside the mirror's.
+
+    Example: status_url("http://127.0.0.1:8000/x/43/outages/MapServer") == "http://127.0.0.1:8000/x/43/outages/status.json"
+    """
+    parts = urlsplit(url)
+    path = re.sub(r"/MapServer(/.*)?$", "", parts.path.rstrip("/"), flags=re.IGNORECASE)
+    if urlunsplit(parts._replace(path=path)) == MAPSERVER_URL.removesuffix("/MapServer"):
+        return STATUS_URL
+    return urlunsplit(parts._replace(path=f"{path}/status.json", query=""))
+
+
+def fetch_updated(get_json: GetJson, url: str) -> str | None:
+    """When PG&E last refreshed the outage layers, from status.json's lastUpdated, as ISO 8601 UTC.
+
+    Example: fetch_updated(get_json, MAPSERVER_URL) == "2026-07-09T11:14:00Z"  # {"lastUpdated": "20260709-1114"}
+    None when the answer has no such time; a failed request raises FeedError.
+    """
+    status = get_json(status_url(url), {})
+    value = status.get("lastUpdated") if isinstance(status, dict) else None
+    match = re.fullmatch(r"(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})", str(value or "").strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute = match.groups()
+    return f"{year}-{month}-{day}T{hour}:{minute}:00Z"
+
+
 ARCGIS = Feed(
     name="arcgis",
     default_url=MAPSERVER_URL,
@@ -319,6 +348,7 @@ ARCGIS = Feed(
     drop_keys=ARCGIS_VOLATILE_KEYS,
     part_key=LAYERS_KEY,
     fetch_areas=fetch_areas,
+    fetch_updated=fetch_updated,
 )
 
 LEGACY = Feed(

@@ -29,6 +29,7 @@ from scrapers.cli import cli
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 MAPSERVER_PATH = "/arcgis/rest/services/43/outages/MapServer"
 QUERY_PATH = f"{MAPSERVER_PATH}/5/query"
+STATUS_PATH = "/arcgis/rest/services/43/outages/status.json"
 LEGACY_PATH = "/cocoutage/outages/getOutagesRegions"
 TEST_NAME = "Scraper Tests"
 TEST_EMAIL = "scraper-tests@example.com"
@@ -89,6 +90,12 @@ class FeedServer:
     requests: list[dict[str, str]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
+    wall_times: list[float] = field(default_factory=list)
+    delay: float = 0.0  # seconds each layer query waits before its answer
+    # MapServer/../status.json, answered apart from the layers (not in `requests`):
+    # a JSON payload, a Reply (a fault), or None for a 404.
+    status: Any = field(default_factory=lambda: {"lastUpdated": "20260709-1114", "lastVersion": "2026-07-09 04:11:06"})
+    status_requests: int = 0
     port: int = 0
     _blipping: set[int] = field(default_factory=set)
 
@@ -113,9 +120,17 @@ class FeedServer:
         return self.features if layer == 5 else []
 
     def reply_to(self, path: str, params: dict[str, str]) -> Reply:
+        if path == STATUS_PATH:
+            self.status_requests += 1
+            if isinstance(self.status, Reply):
+                return self.status
+            return Reply.json(self.status) if self.status is not None else Reply(404, b"Not Found", "text/plain")
         self.requests.append(params)
         self.paths.append(path)
         self.times.append(time.monotonic())
+        self.wall_times.append(time.time())
+        if self.delay:
+            time.sleep(self.delay)
         if self.once:
             return self.once.popleft()
         if self.fault is not None:

@@ -572,3 +572,22 @@ def test_contents_stopped_early_end_cat_file_and_the_request_thread(long_history
     close_within(walk)
     assert child_processes() == before
     assert "request-history" not in {thread.name for thread in threading.enumerate()}
+
+
+def test_a_fetched_at_trailer_is_the_versions_time_whatever_the_commit_time(tmp_path):
+    repo = make_repo(tmp_path / "repo", [V1])
+    (repo / OUTAGES).write_text(json.dumps(V2))
+    git(repo, "add", OUTAGES)
+    # Rebased and pushed an hour after the scrape read the feed.
+    late = f"{FIRST_COMMIT_TIME + 3600} +0000"
+    git(repo, "commit", "-q", "-m", "1 outage added\n\nFetched-At: 2019-10-27T01:40:00Z\nFeed-Updated: x",
+        env={"GIT_COMMITTER_DATE": late, "GIT_AUTHOR_DATE": late})
+    (repo / OUTAGES).write_text(json.dumps(V3))
+    git(repo, "add", OUTAGES)
+    git(repo, "commit", "-q", "-m", "Not a time\n\nFetched-At: soon", env={"GIT_COMMITTER_DATE": late})
+    versions = list(iter_commit_versions(open_repo(repo), (OUTAGES,), "main"))
+    assert [(v.when, v.title) for v in versions[1:]] == [
+        (1572140400, "2019-10-27T01:40:00+00:00"),
+        (FIRST_COMMIT_TIME + 3600, "2019-10-27T02:30:00+00:00"),
+    ]
+

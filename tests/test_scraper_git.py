@@ -57,7 +57,11 @@ def storm_update():
 
 
 def last_message(repo, ref="HEAD"):
-    return git(repo, "log", "-1", "--format=%B", ref).rstrip("\n")
+    """The commit message without its closing trailers (Fetched-At: ...), which test_scraper_loop checks."""
+    message = git(repo, "log", "-1", "--format=%B", ref).rstrip("\n")
+    body, _, trailers = message.rpartition("\n\n")
+    assert trailers.startswith("Fetched-At: "), message
+    return body
 
 
 def head(repo, ref="HEAD"):
@@ -259,7 +263,7 @@ def test_push_race_between_two_clones(tmp_path):
         raced = run_scraper("--output", str(second / "outages.json"), "--url", feed.url, "--push")
     assert won.exit_code == 0, won.output
     assert raced.exit_code == 0, raced.output
-    assert raced.stdout.endswith(f"; pushed {head(second)[:12]} to origin\n")
+    assert raced.stdout.endswith(f"; pushed {head(second)[:12]} to origin; made again on top of another scraper's push\n")
 
     subjects = git(remote, "log", "--format=%s", "main").splitlines()
     assert subjects == [

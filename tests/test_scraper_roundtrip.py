@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -118,3 +120,20 @@ def test_three_scrapes_build_three_snapshots(tmp_path, feed_name):
         for number, outages in enumerate(expected, 1)
         for outage, customers in outages
     ]
+
+
+def test_the_scrapers_own_commits_are_built_at_their_fetch_times(tmp_path):
+    """A snapshot's time is its Fetched-At trailer, not the commit's time, which a rebase may move."""
+    repo = make_repo(tmp_path / "history")
+    with serve_feed(FeedServer()) as feed:
+        result = run_scraper("--output", str(repo / "outages.json"), "--url", feed.root_url, "--commit")
+    assert result.exit_code == 0, result.output
+    fetched = git(repo, "log", "-1", "--format=%(trailers:key=Fetched-At,valueonly)").strip()
+    subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "--amend",
+                    "--no-edit"], cwd=repo, check=True, env={**os.environ, "GIT_COMMITTER_DATE": "1893456000 +0000"})
+    assert git(repo, "log", "-1", "--format=%ct").strip() == "1893456000"
+    db = tmp_path / "out.db"
+    subprocess.run([sys.executable, str(BUILD_DATABASE), str(repo), str(db)], check=True, capture_output=True)
+    with sqlite3.connect(db) as conn:
+        (when,) = conn.execute("select [when] from snapshots").fetchone()
+    assert when == int(datetime.fromisoformat(fetched.replace("Z", "+00:00")).timestamp())
