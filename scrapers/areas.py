@@ -5,6 +5,8 @@ merged into one (Multi)Polygon in WGS84, simplified as far as its area stays
 within AREA_TOLERANCE of the true one and its symmetric difference within
 DIFFERENCE_TOLERANCE, rounded to 5 decimals (about a metre) and written one
 feature per line, in a canonical form, so an unchanged area never changes a byte.
+Polygons are repaired with make_valid, or skipped when they hold no area, and
+counted, so the commit message can say what reading them took.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
+from itertools import pairwise
 from typing import Any
 
 import shapely
@@ -24,6 +27,7 @@ DIFFERENCE_TOLERANCE = 0.10  # the symmetric difference within 10% of the true a
 DECIMALS = 5  # about 1.1 m of latitude
 GRID = 10.0**-DECIMALS
 ID_KEY = "OUTAGE_ID"
+SKIPS_SHOWN = 3  # polygons skipped that a note names; the rest it counts
 _EARTH_RADIUS = 6378137.0
 
 Area = tuple[int, BaseGeometry]
@@ -33,40 +37,93 @@ class AreaError(ValueError):
     """A feature's geometry cannot be read as a polygon."""
 
 
-def shape_from_rings(rings: Any, to_wgs84: bool) -> BaseGeometry:
-    """An ArcGIS polygon's rings (outer rings clockwise, holes counter-clockwise) as a valid shape.
+class AreaShapes(dict[int, BaseGeometry]):
+    """Each outage's shape, and what reading them took: polygons repaired with make_valid, polygons skipped.
 
-    Example: shape_from_rings([[[0, 0], [0, 1], [1, 1], [0, 0]]], to_wgs84=False).area == 0.5
+    Example: AreaShapes({299896: polygon}, repaired=1, skipped=["outage 123: no rings"])
+    `skipped` says, for each polygon left out, whose it was and why.
+    """
+
+    def __init__(
+        self, shapes: Mapping[int, BaseGeometry] | None = None, repaired: int = 0, skipped: Iterable[str] = ()
+    ) -> None:
+        super().__init__(shapes or {})
+        self.repaired = repaired
+        self.skipped = list(skipped)
+
+
+def shape_from_rings(rings: Any, to_wgs84: bool) -> tuple[BaseGeometry, bool]:
+    """An ArcGIS polygon's rings as a valid (Multi)Polygon, and whether make_valid had to repair it.
+
+    Example: shape_from_rings([[[0, 0], [0, 1], [1, 1], [0, 0]]], to_wgs84=False)[0].area == 0.5
+    Rings are read as ArcGIS clients read them (Esri's arcgis-to-geojson-utils,
+    terraformer): a clockwise ring is an outer ring, a counter-clockwise one a
+    hole of the outer ring it lies in, and one that lies in none is an outer
+    ring too, so rings that all run counter-clockwise are a shape, not an
+    error. Open rings are closed; rings of fewer than three points are dropped.
+    Raises AreaError when no area is left.
     """
     if not isinstance(rings, list) or not rings:
         raise AreaError("no rings")
-    outers: list[list] = []
+    outers: list[LinearRing] = []
     holes: list[LinearRing] = []
     for ring in rings:
-        try:
-            points = [(float(x), float(y)) for x, y, *_ in ring]
-        except (TypeError, ValueError):
-            raise AreaError("a ring that is not a list of points") from None
-        if to_wgs84:
-            points = [web_mercator_to_wgs84(x, y) for x, y in points]
+        points = _ring_points(ring, to_wgs84)
         if len(points) < 4:
             continue
-        linear = LinearRing(points)
-        if linear.is_ccw:
-            holes.append(linear)
-        else:
-            outers.append([linear, []])
-    if not outers:
-        raise AreaError("no outer ring")
+        (outers if _is_clockwise(points) else holes).append(LinearRing(points))
+    if not outers and not holes:
+        raise AreaError("no ring of three points or more")
+    try:
+        return _assemble(outers, holes)
+    except shapely.errors.GEOSException:
+        raise AreaError("rings the geometry library cannot repair") from None
+
+
+def _assemble(outers: list[LinearRing], holes: list[LinearRing]) -> tuple[BaseGeometry, bool]:
+    """Outer rings with the holes that lie in them, repaired (each polygon, then their union) if need be."""
+    shells: list[tuple[LinearRing, list[LinearRing]]] = [(outer, []) for outer in outers]
     for hole in holes:
         inside = Polygon(hole).representative_point()
-        for outer in outers:
-            if Polygon(outer[0]).contains(inside):
-                outer[1].append(hole)
-                break
-    polygons = [Polygon(shell, interiors) for shell, interiors in outers]
+        shell = next((shell for shell in shells if Polygon(shell[0]).contains(inside)), None)
+        if shell is None:
+            shells.append((hole, []))
+        else:
+            shell[1].append(hole)
+    polygons = [Polygon(outer, interiors) for outer, interiors in shells]
     shape: BaseGeometry = polygons[0] if len(polygons) == 1 else MultiPolygon(polygons)
-    return shapely.make_valid(shape) if not shape.is_valid else shape
+    if shape.is_valid:
+        return shape, False
+    # make_valid on the whole would keep where outer rings overlap as a hole;
+    # an outage's area is all its rings cover.
+    parts = [_polygonal(shapely.make_valid(polygon)) for polygon in polygons]
+    repaired = _polygonal(shapely.union_all([part for part in parts if not part.is_empty]))
+    if repaired.is_empty:
+        raise AreaError("rings that enclose no area")
+    return repaired, True
+
+
+def _ring_points(ring: Any, to_wgs84: bool) -> list[tuple[float, float]]:
+    """A ring's points as floats (WGS84 when to_wgs84), closed; AreaError if they are not points."""
+    try:
+        points = [(float(x), float(y)) for x, y, *_ in ring]
+    except (TypeError, ValueError):
+        raise AreaError("a ring that is not a list of points") from None
+    try:
+        if to_wgs84:
+            points = [web_mercator_to_wgs84(x, y) for x, y in points]
+    except OverflowError:
+        raise AreaError("a point too far out to be on Earth") from None
+    if not all(math.isfinite(x) and math.isfinite(y) for x, y in points):
+        raise AreaError("a point that is not a finite number")
+    if points and points[0] != points[-1]:
+        points.append(points[0])
+    return points
+
+
+def _is_clockwise(points: list[tuple[float, float]]) -> bool:
+    # Esri's test, the sign of the shoelace sum: a ring of no area counts as clockwise.
+    return sum((x2 - x1) * (y2 + y1) for (x1, y1), (x2, y2) in pairwise(points)) >= 0
 
 
 def web_mercator_to_wgs84(x: float, y: float) -> tuple[float, float]:
@@ -115,11 +172,47 @@ def simplify_area(shape: BaseGeometry) -> BaseGeometry:
     minx, miny, maxx, maxy = shape.bounds
     tolerance = max(maxx - minx, maxy - miny) / 20
     while tolerance > GRID / 2:
-        candidate = _snapped(shape.simplify(tolerance, preserve_topology=True))
-        if within_bounds(candidate, shape):
+        try:
+            candidate = _snapped(shape.simplify(tolerance, preserve_topology=True))
+        except shapely.errors.GEOSException:
+            # Simplifying can leave rings that cross, which snapping to the grid refuses.
+            candidate = None
+        if candidate is not None and within_bounds(candidate, shape):
             return candidate
         tolerance /= 2
     return rounded
+
+
+def simplify_areas(shapes: Mapping[int, BaseGeometry]) -> AreaShapes:
+    """simplify_area of every outage's shape, keeping the tally of what reading them took.
+
+    Example: simplify_areas(fetch_areas(get_json, url)).repaired == 2
+    """
+    simplified = {outage: simplify_area(shape) for outage, shape in shapes.items()}
+    if isinstance(shapes, AreaShapes):
+        return AreaShapes(simplified, shapes.repaired, shapes.skipped)
+    return AreaShapes(simplified)
+
+
+def describe_read(shapes: AreaShapes) -> str | None:
+    """One sentence for a commit message on what reading the areas took; None for a clean read.
+
+    Example: describe_read(shapes) == "Areas: 2 polygons repaired with make_valid; 1 skipped (outage 123: no rings)."
+    """
+    repaired, skipped = shapes.repaired, shapes.skipped
+    if not repaired and not skipped:
+        return None
+    parts = [f"{_polygons(repaired)} repaired with make_valid"] if repaired else []
+    if skipped:
+        shown = "; ".join(skipped[:SKIPS_SHOWN])
+        more = f"; {len(skipped) - SKIPS_SHOWN:,} more" if len(skipped) > SKIPS_SHOWN else ""
+        count = f"{len(skipped):,}" if repaired else _polygons(len(skipped))
+        parts.append(f"{count} skipped ({shown}{more})")
+    return "Areas: " + "; ".join(parts) + "."
+
+
+def _polygons(n: int) -> str:
+    return f"{n:,} polygon" if n == 1 else f"{n:,} polygons"
 
 
 def within_bounds(candidate: BaseGeometry, true_shape: BaseGeometry) -> bool:

@@ -140,7 +140,13 @@ class FetchPolicy:
 
 @dataclass(frozen=True)
 class ScrapeResult:
-    """What a scrape found and did: the new records, the ones on disk before, whether the file was rewritten."""
+    """What a scrape found and did: the new records, the ones on disk before, whether the file was rewritten.
+
+    With areas: `areas` the ones read (None when they could not be, and the
+    file was kept), `areas_written` whether the areas file was rewritten, and
+    `area_note` one sentence for the commit message when the read was not
+    clean, e.g. "Areas: 2 polygons repaired with make_valid; 1 skipped (outage 123: no rings)."
+    """
 
     records: list[Record]
     previous: list[Record] | None
@@ -148,6 +154,7 @@ class ScrapeResult:
     rechecked: bool
     areas: dict[int, Any] | None = None
     areas_written: bool = False
+    area_note: str | None = None
 
 
 def http_get_json(session: requests.Session, url: str, params: Mapping[str, str], timeout: float) -> Any:
@@ -294,10 +301,15 @@ def fetch_snapshot(
     with_areas: bool,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-) -> tuple[list[Record], dict[int, Any] | None]:
-    """The outages, and with_areas each one's simplified area, fetched together within policy.deadline.
+    records: list[Record] | None = None,
+) -> tuple[list[Record], areas.AreaShapes | None, FeedError | None]:
+    """The outages, then with_areas each one's simplified area, within policy.deadline; areas never cost outages.
 
-    Example: records, areas = fetch_snapshot(PGE.feeds["arcgis"], url, requests.Session(), FetchPolicy(), True)
+    Example: records, shapes, area_error = fetch_snapshot(PGE.feeds["arcgis"], url, session, FetchPolicy(), True)
+    The outages are fetched first, with retries, and their FeedError is raised.
+    The areas follow, with retries, in what is left of the deadline; when they
+    fail, shapes is None and area_error says why. Given records (outages
+    already fetched), only the areas are fetched.
     """
     deadline = clock() + policy.deadline
 
@@ -305,14 +317,20 @@ def fetch_snapshot(
         timeout = max(0.01, min(policy.timeout, deadline - clock()))
         return http_get_json(session, request_url, params, timeout)
 
-    def attempt() -> tuple[list[Record], dict[int, Any] | None]:
-        records = normalise_records(feed, url, feed.fetch(get_json, url))
-        if not with_areas or feed.fetch_areas is None:
-            return records, None
-        shapes = feed.fetch_areas(get_json, url)
-        return records, {outage: areas.simplify_area(shape) for outage, shape in shapes.items()}
-
-    return call_with_retry(attempt, policy, deadline, sleep, clock)
+    if records is None:
+        records = call_with_retry(
+            lambda: normalise_records(feed, url, feed.fetch(get_json, url)), policy, deadline, sleep, clock
+        )
+    fetch_areas = feed.fetch_areas
+    if not with_areas or fetch_areas is None:
+        return records, None, None
+    if clock() >= deadline:
+        return records, None, FeedUnreachable(f"no time left for them within the {policy.deadline:g} s deadline")
+    try:
+        shapes = call_with_retry(lambda: fetch_areas(get_json, url), policy, deadline, sleep, clock)
+    except FeedError as error:
+        return records, None, error
+    return records, areas.simplify_areas(shapes), None
 
 
 def render_records(records: list[Record]) -> bytes:
@@ -391,30 +409,44 @@ def scrape_to_file(
     Example: scrape_to_file(PGE.feeds["arcgis"], Path("outages.json"), url, requests.Session(), FetchPolicy())
     An empty feed replacing a non-empty file is only believed if a second fetch,
     policy.recheck_delay seconds later, is empty too; otherwise the second fetch
-    is used. With areas_output, the outage areas are fetched in the same scrape
-    and written there, and a sudden lack of areas is checked the same way.
+    is used. With areas_output, the outage areas are fetched after the outages
+    and written there, and a sudden lack of areas is checked the same way (the
+    areas alone are fetched again). Areas that cannot be read leave their file
+    as it was (one with no areas is written when there is none, so both files
+    can be committed) and the outages are written all the same; area_note says
+    what happened.
     """
     existing = read_output(output)
     previous = parse_snapshot(existing, str(output)) if existing is not None else None
     existing_areas = read_output(areas_output) if areas_output is not None else None
     with_areas = areas_output is not None
-    records, shapes = fetch_snapshot(feed, url, session, policy, with_areas, sleep)
-    rechecked = False
-    if emptied_parts(feed, previous, records) or (with_areas and not shapes and areas.read_areas(existing_areas)):
+    records, shapes, area_error = fetch_snapshot(feed, url, session, policy, with_areas, sleep)
+    outages_emptied = emptied_parts(feed, previous, records)
+    areas_emptied = shapes is not None and not shapes and bool(areas.read_areas(existing_areas))
+    rechecked = outages_emptied or areas_emptied
+    if rechecked:
         sleep(policy.recheck_delay)
-        records, shapes = fetch_snapshot(feed, url, session, policy, with_areas, sleep)
-        rechecked = True
+        again = None if outages_emptied else records
+        records, shapes, area_error = fetch_snapshot(feed, url, session, policy, with_areas, sleep, records=again)
     data = render_records(records)
     areas_written = False
+    area_note = None
     if areas_output is not None:
-        areas_data = areas.render_areas(shapes or {})
-        areas_written = areas_data != existing_areas
-        if areas_written:
-            write_atomically(areas_output, areas_data)
+        if shapes is not None:
+            area_note = areas.describe_read(shapes)
+        elif existing_areas is not None:
+            area_note = f"Areas: {area_error}; kept the last good version."
+        else:
+            area_note = f"Areas: {area_error}; with no earlier version to keep, wrote one with no areas."
+        if shapes is not None or existing_areas is None:
+            areas_data = areas.render_areas(shapes or {})
+            areas_written = areas_data != existing_areas
+            if areas_written:
+                write_atomically(areas_output, areas_data)
     written = data != existing
     if written:
         write_atomically(output, data)
-    return ScrapeResult(records, previous, written, rechecked, shapes, areas_written)
+    return ScrapeResult(records, previous, written, rechecked, shapes, areas_written, area_note)
 
 
 def emptied_parts(feed: Feed, previous: list[Record] | None, records: list[Record]) -> bool:

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .areas import AreaError, merge_areas, shape_from_rings
+from .areas import SKIPS_SHOWN, AreaError, AreaShapes, merge_areas, shape_from_rings
 from .base import (
     Feed,
     FeedCountMismatch,
+    FeedError,
     FeedInvalid,
     FeedServerError,
     GetJson,
@@ -186,31 +187,51 @@ def areas_url(url: str) -> str:
     return urlunsplit(parts._replace(path=f"{path}/{AREAS_LAYER}/query"))
 
 
-def fetch_areas(get_json: GetJson, url: str, page_size: int = PAGE_SIZE) -> dict[int, Any]:
+def fetch_areas(get_json: GetJson, url: str, page_size: int = PAGE_SIZE) -> AreaShapes:
     """Each outage's area from layer 8: its rows merged into one shape (WGS84), not yet simplified.
 
     Example: fetch_areas(get_json, MAPSERVER_URL)[299896].area
     The points are asked for in WGS84, and read by the spatialReference the
-    server says it answered in.
+    server says it answered in. A row whose rings hold no area is skipped, one
+    that needed make_valid is repaired, and both are counted in the result.
+    Every FeedError says "layer 8 failed: ..."; a layer none of whose rows can
+    be read is one too (FeedInvalid), so it never empties the areas file.
     """
-    query = areas_url(url)
+    try:
+        return _read_areas_layer(get_json, areas_url(url), page_size)
+    except FeedError as error:
+        raise type(error)(f"layer {AREAS_LAYER} failed: {error.message}", transient=error.transient) from None
+
+
+def _read_areas_layer(get_json: GetJson, query: str, page_size: int) -> AreaShapes:
     params = {"outFields": "OUTAGE_ID", "returnGeometry": "true", "outSR": "4326", "orderByFields": "OBJECTID"}
+    features = fetch_pages(get_json, query, params, page_size)
     rows = []
-    for number, (feature, reference) in enumerate(fetch_pages(get_json, query, params, page_size), 1):
+    repaired = 0
+    skipped: list[str] = []
+    for number, (feature, reference) in enumerate(features, 1):
         attributes = feature.get("attributes") if isinstance(feature, dict) else None
         if not isinstance(attributes, dict):
             raise FeedInvalid(f"{query}: feature {number} has no 'attributes'")
-        outage = outage_number(query, "OUTAGE_ID", attributes.get("OUTAGE_ID"), number, 0)
+        outage = outage_number(query, "OUTAGE_ID", attributes.get("OUTAGE_ID"), number, len(features))
         geometry = feature.get("geometry")
         try:
-            shape = shape_from_rings(
+            shape, fixed = shape_from_rings(
                 geometry.get("rings") if isinstance(geometry, dict) else None,
                 to_wgs84=_wkid_kind(query, reference) == "mercator",
             )
         except AreaError as error:
-            raise FeedInvalid(f"{query}: area {number} (outage {outage}) has {error}") from None
+            skipped.append(f"outage {outage}: {error}")
+            continue
+        repaired += int(fixed)
         rows.append((outage, shape))
-    return merge_areas(rows)
+    if features and not rows:
+        # Nothing readable is no reason to empty the areas file.
+        more = f"; {len(skipped) - SKIPS_SHOWN:,} more" if len(skipped) > SKIPS_SHOWN else ""
+        raise FeedInvalid(
+            f"{query}: none of its {len(features):,} polygons could be read ({'; '.join(skipped[:SKIPS_SHOWN])}{more})"
+        )
+    return AreaShapes(merge_areas(rows), repaired, skipped)
 
 
 def _wkid_kind(url: str, reference: Any) -> str:

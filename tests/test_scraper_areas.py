@@ -3,6 +3,8 @@
 The scraper merges each outage's rows, simplifies within 5% of the true area
 and 10% symmetric difference, rounds to 5 decimals, and writes one feature a
 line; these tests hold it to that with shapely, against the capture itself.
+A layer 8 that fails keeps the last good areas and costs the outages nothing
+(test_scraper_areas_faults.py tries every way it can fail or look odd).
 """
 
 from __future__ import annotations
@@ -147,18 +149,20 @@ def test_a_changed_area_is_one_line_of_the_diff_and_said_in_the_message(tmp_path
     "reply", [Reply(200, b"<html><body>502</body></html>", "text/html"),
               Reply.json({"error": {"code": 400, "message": "Failed to execute query.", "details": []}})],
     ids=["html", "error-object"])
-def test_a_failing_areas_layer_fails_the_scrape_and_changes_no_file(tmp_path, reply):
+def test_a_failing_areas_layer_keeps_the_areas_and_commits_the_outages(tmp_path, reply):
     repo = make_repo(tmp_path / "history")
     with serve_feed(server()) as feed:
         assert scrape(feed, repo, "--commit").exit_code == 0
-        before = {name: (repo / name).read_bytes() for name in ("outages.json", "outage-areas.geojson")}
+        before = (repo / "outage-areas.geojson").read_bytes()
         feed.layers[4] = feed.layers[4][:10]
         feed.layer_faults[8] = reply
         result = scrape(feed, repo, "--commit")
-    assert result.exit_code == 1
-    assert f"{feed.root_url}/8/query" in result.stderr and "left unchanged" in result.stderr
-    assert {name: (repo / name).read_bytes() for name in before} == before
-    assert commit_count(repo) == 1
+    assert result.exit_code == 0, result.output
+    assert (repo / "outage-areas.geojson").read_bytes() == before
+    assert commit_count(repo) == 2
+    assert git(repo, "show", "--name-only", "--format=", "HEAD").split() == ["outages.json"]
+    committed = json.loads(git(repo, "show", "HEAD:outages.json"))
+    assert len(committed) == 11 and committed == json.loads((repo / "outages.json").read_bytes())
 
 
 def test_areas_that_suddenly_vanish_are_fetched_again(tmp_path):
