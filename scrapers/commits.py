@@ -235,7 +235,8 @@ def commit_snapshot(
             areas.read_areas(read_output(areas_output)),
         )
         if area_note:
-            area_changes += " " + area_note
+            detail = area_note.removeprefix("Areas: ")
+            area_changes += " " + detail[:1].upper() + detail[1:]
     message = commit_message(feed, previous, records, skip_ci, area_changes, stamp)
     return gitops.commit_files(repo, relatives, message, identity)
 

@@ -193,7 +193,9 @@ def run_loop(
                 error: Exception | None = None
                 try:
                     report = round(mark, watched_since)
+                    signals.state = "closing"
                 except (FeedError, OutputError, GitError) as exc:
+                    signals.state = "closing"
                     error = exc
                 except RoundCutShort:
                     signals.state = "closing"
@@ -202,7 +204,6 @@ def run_loop(
                     echo(f"[{format_time(mark)}] round cut short by a signal; the repository is as it was", True)
                     tally.rounds -= 1
                     return _finish(tally, "stopped by a signal")
-                signals.state = "closing"
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 previous_mark = mark
                 if error is None:
@@ -231,7 +232,8 @@ def run_loop(
                     return _finish(tally, "stopped by a signal")
                 signals.state = "idle"
                 mark = max(mark + every, next_mark(clock(), every))
-        except LoopStopped:
+        except (LoopStopped, RoundCutShort):
+            # RoundCutShort here: the grace ran out just as the round ended, with its work done.
             return _finish(tally, "stopped by a signal")
     return _finish(tally, "done")
 

@@ -106,15 +106,16 @@ def run_round(
         f"{total:,} customer{'' if total == 1 else 's'} affected",
         "written" if result.written else "unchanged",
     ]
-    if job.areas is not None:
+    if job.areas is not None and result.areas is None and result.area_note:
+        parts.append(f"{job.areas}: {result.area_note.removeprefix('Areas: ').rstrip('.')}")
+    elif job.areas is not None:
         count_areas = len(result.areas or {})
         parts.append(
             f"{job.areas}: {count_areas:,} area{'' if count_areas == 1 else 's'}, "
             + ("written" if result.areas_written else "unchanged")
         )
-        note = getattr(result, "area_note", None)
-        if note:
-            parts.append(note)
+        if result.area_note:
+            parts.append(result.area_note.removeprefix("Areas: ").rstrip("."))
     if result.rechecked:
         parts.append("refetched after an empty answer" if count else "empty feed confirmed by a second fetch")
     recorded = None
@@ -126,7 +127,7 @@ def run_round(
         snapshot = Snapshot(
             job.feed, job.output, result.records, stamp, job.areas,
             job.areas.read_bytes() if job.areas is not None and job.areas.exists() else None,
-            getattr(result, "area_note", None), window, job.skip_ci,
+            result.area_note, window, job.skip_ci,
         )
         recorded = record_snapshot(snapshot, job.identity)
         parts.append(_describe(recorded, "committed"))

@@ -155,6 +155,8 @@ def test_a_ring_that_crosses_itself_is_repaired_and_counted(tmp_path):
         result = scrape(feed, repo)
     assert note == "Areas: 2 polygons repaired with make_valid."
     assert_new_outages_committed(repo, result, 2)
+    assert "; 3 in all. 2 polygons repaired with make_valid.\n" in git(repo, "log", "-1", "--format=%B")
+    assert result.stdout.count("2 polygons repaired with make_valid") == 1
     areas = {outage: shape(geometry) for outage, geometry in areas_by_id(repo).items()}
     assert sorted(areas) == [101, 102, 103]
     for outage in (102, 103):
@@ -221,6 +223,11 @@ def test_a_failing_areas_layer_keeps_the_areas_file_and_commits_the_outages(tmp_
     url = f"{feed.root_url}/8/query"
     assert note == f"Areas: layer 8 failed: {reason.format(url=url)}; kept the last good version."
     assert_new_outages_committed(repo, result, 2)
+    # The commit message and the command's line say what happened to the areas.
+    message = git(repo, "log", "-1", "--format=%B")
+    assert f"in all. Layer 8 failed: {reason.format(url=url)}; kept the last good version.\n" in message
+    assert f"{repo / AREAS}: layer 8 failed: " in result.stdout
+    assert "kept the last good version; committed" in result.stdout
     assert (repo / AREAS).read_bytes() == before
     assert git(repo, "show", "--name-only", "--format=", "HEAD").split() == [OUTAGES]
 

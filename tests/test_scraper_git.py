@@ -263,7 +263,9 @@ def test_push_race_between_two_clones(tmp_path):
         raced = run_scraper("--output", str(second / "outages.json"), "--url", feed.url, "--push")
     assert won.exit_code == 0, won.output
     assert raced.exit_code == 0, raced.output
-    assert raced.stdout.endswith(f"; pushed {head(second)[:12]} to origin; made again on top of another scraper's push\n")
+    assert raced.stdout.endswith(
+        f"; pushed {head(second)[:12]} to origin; made again on top of another scraper's push\n"
+    )
 
     subjects = git(remote, "log", "--format=%s", "main").splitlines()
     assert subjects == [
