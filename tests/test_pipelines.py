@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scrapers.loop import parse_duration
 from workflows import (
     CIRCLECI,
     DATA_FILES,
+    LOOPS,
     ROOT,
     SCRAPE_COMMAND,
     WORKFLOWS,
@@ -30,7 +32,6 @@ from workflows import (
 
 ZIZMOR_CONFIG = ROOT / ".github" / "zizmor.yml"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.y*ml"))
-EVERY_10_MINUTES = "*/10 * * * *"
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 
 
@@ -83,7 +84,7 @@ def test_circleci_config_matches_circleci_schema():
     "schema, name, breakage",
     [
         ("vendor.github-workflows", "scrape.yml", ("  workflow_dispatch:", "  workflow_dispatched:")),
-        ("custom.github-workflows-require-timeout", "scrape.yml", ("    timeout-minutes: 10\n", "")),
+        ("custom.github-workflows-require-timeout", "scrape.yml", ("    timeout-minutes: 355\n", "")),
         ("vendor.circle-ci", "config.yml", ("no_output_timeout:", "no_output_timout:")),
     ],
     ids=["misspelt-trigger", "no-timeout", "misspelt-circleci-key"],
@@ -163,15 +164,84 @@ def test_run_steps_hold_no_template_expressions():
                 assert "${{" not in step.get("run", ""), f"{path.name} {name}: {step.get('name')}"
 
 
-def test_scrape_workflow_runs_every_10_minutes_one_at_a_time_and_may_only_push():
+# GitHub stops a job on its hosted runners after 6 hours; CircleCI after 1 on the Free plan.
+GITHUB_JOB_LIMIT = 6 * 3600
+CIRCLECI_FREE_JOB_LIMIT = 3600
+# Setup before the loop (checkout, Python, pip install) and its last round (a
+# fetch's 4-minute deadline, a recheck of a sudden empty feed, a push).
+SETUP = 3 * 60
+LAST_ROUND = 6 * 60
+
+
+def loop_options(command: str) -> dict[str, float]:
+    """The scrape command's loop options, in seconds: {"--every": 600, "--for": 20700}."""
+    words = command.split()
+    return {word: parse_duration(words[i + 1]) for i, word in enumerate(words) if word in ("--every", "--for")}
+
+
+def cron_minutes(cron: str) -> list[int]:
+    """The minutes of an every-hour cron ("17 * * * *" -> [17], "7,37 * * * *" -> [7, 37])."""
+    minute, *rest = cron.split()
+    assert rest == ["*"] * 4, f"{cron} does not run every hour"
+    return [int(m) for m in minute.split(",")]
+
+
+def scrape_command(ci: str) -> str:
+    steps = github_steps("scrape.yml", "scrape") if ci == "github" else circleci_steps("scrape")
+    (command,) = [s["run"] for s in steps if "scrapers" in s.get("run", "")]
+    return command
+
+
+def test_scrape_workflow_loops_with_the_next_run_always_queued_and_may_only_push():
     workflow = load_workflow(WORKFLOWS / "scrape.yml")
-    assert workflow["on"] == {"schedule": [{"cron": EVERY_10_MINUTES}], "workflow_dispatch": None}
+    assert set(workflow["on"]) == {"schedule", "workflow_dispatch"}
+    assert workflow["on"]["workflow_dispatch"] is None
+    (schedule,) = workflow["on"]["schedule"]
+    # Hourly, not at :00, GitHub's busiest time for schedules.
+    (minute,) = cron_minutes(schedule["cron"])
+    assert minute != 0
+    # At most one running and one pending run, and the running one never cancelled.
     assert workflow["concurrency"] == {"group": "scrape", "cancel-in-progress": False}
     assert workflow["permissions"] == {}
     (job,) = workflow["jobs"].values()
     assert job["permissions"] == {"contents": "write"}
-    assert 0 < job["timeout-minutes"] <= 10
-    assert [s["run"] for s in job["steps"] if s.get("id") == "scrape"] == [SCRAPE_COMMAND]
+    assert scrape_command("github") == f"{SCRAPE_COMMAND} {LOOPS['github']}"
+    loop = loop_options(scrape_command("github"))
+    assert loop["--every"] == 600
+    # Several hourly triggers come while a run loops, so one of them is always
+    # pending when it ends, even if some are late or dropped.
+    assert loop["--for"] >= 5 * 3600
+    # The job ends by itself, its setup and last round included, before
+    # timeout-minutes; timeout-minutes stops a stuck job before GitHub's limit does.
+    assert SETUP + loop["--for"] + LAST_ROUND <= job["timeout-minutes"] * 60 < GITHUB_JOB_LIMIT
+
+
+def test_circleci_loops_within_the_free_plan_job_limit_with_the_same_round():
+    config = load_circleci()
+    (schedule,) = config["workflows"]["scrape"]["triggers"]
+    assert schedule["schedule"]["filters"] == {"branches": {"only": "main"}}
+    minutes = cron_minutes(schedule["schedule"]["cron"])
+    assert minutes == [25, 55]
+    assert config["workflows"]["scrape"]["jobs"] == ["scrape"]
+    assert config["workflows"]["scrape-on-trigger"]["jobs"] == ["scrape"]
+    assert scrape_command("circleci") == f"{SCRAPE_COMMAND} {LOOPS['circleci']}"
+    loop = loop_options(scrape_command("circleci"))
+    assert loop["--every"] == 600
+    # Each job is set up five minutes before the mark it starts on (:30, :00)...
+    assert all((60 - m) % 30 == 5 for m in minutes)
+    # ...and loops past the next job's start, so a late start loses no round...
+    assert loop["--for"] > 30 * 60
+    # ...and ends within the Free plan's hour, its setup and last round included.
+    assert SETUP + loop["--for"] + LAST_ROUND < CIRCLECI_FREE_JOB_LIMIT
+    (step,) = [s for s in circleci_steps("scrape") if "scrapers" in s.get("run", "")]
+    # A quiet loop prints nothing for 10 minutes at a time, CircleCI's default limit.
+    assert loop["--every"] < parse_duration(step["no_output_timeout"]) < CIRCLECI_FREE_JOB_LIMIT
+    assert parse_duration(step["no_output_timeout"]) >= loop["--for"]
+
+
+def test_github_and_circleci_run_the_same_round_in_the_same_loop():
+    github, circleci = scrape_command("github"), scrape_command("circleci")
+    assert github.split(" --for ")[0] == circleci.split(" --for ")[0] == f"{SCRAPE_COMMAND} --every 10m"
 
 
 def test_build_workflow_fetches_only_what_the_cached_database_lacks():
@@ -182,18 +252,39 @@ def test_build_workflow_fetches_only_what_the_cached_database_lacks():
     assert ids.index("restore") < ids.index("fetch") < ids.index("build")
 
 
-def test_build_workflow_follows_successful_scrapes_and_reads_only():
+def test_build_workflow_runs_on_its_own_schedule_and_reads_only():
     workflow = load_workflow(WORKFLOWS / "build.yml")
-    assert workflow["on"]["workflow_run"] == {"workflows": ["Scrape"], "types": ["completed"]}
-    assert "workflow_dispatch" in workflow["on"]
-    assert load_workflow(WORKFLOWS / "scrape.yml")["name"] == "Scrape"
+    # Not after each Scrape run: a run loops for hours, so builds would come hours apart.
+    assert set(workflow["on"]) == {"schedule", "workflow_dispatch"}
+    (schedule,) = workflow["on"]["schedule"]
+    minutes = cron_minutes(schedule["cron"])
+    # Every 30 minutes, not at :00 or :30 (the start of the hour is GitHub's
+    # busiest time) but a few minutes after those rounds.
+    assert len(minutes) == 2 and minutes[1] - minutes[0] == 30
+    assert all(0 < m % 30 < 10 for m in minutes)
+    assert set(workflow["on"]["workflow_dispatch"]["inputs"]) == {"rebuild"}
+    assert workflow["concurrency"] == {"group": "build-database", "cancel-in-progress": False}
     assert workflow["permissions"] == {}
     job = workflow["jobs"]["build"]
     assert job["permissions"] == {"contents": "read"}
-    assert "conclusion == 'success'" in job["if"]
+    assert "if" not in job  # no triggering run whose outcome to check
     assert "timeout-minutes" in job
     publish = [s for s in job["steps"] if s.get("id") == "publish"]
     assert publish and publish[0]["if"] == "steps.publishing.outputs.enabled == 'yes'"
+
+
+def test_the_readme_gives_the_schedules_and_loops_the_files_hold():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Running it on a schedule", 1)[1].split("\n## ", 1)[0]
+    for cron in (
+        load_workflow(WORKFLOWS / "scrape.yml")["on"]["schedule"][0]["cron"],
+        load_workflow(WORKFLOWS / "build.yml")["on"]["schedule"][0]["cron"],
+        load_circleci()["workflows"]["scrape"]["triggers"][0]["schedule"]["cron"],
+    ):
+        assert f"`{cron}`" in section, cron
+    for ci in ("github", "circleci"):
+        duration = LOOPS[ci].removeprefix("--every 10m ")
+        assert duration.startswith("--for ") and f"`{duration}`" in section, LOOPS[ci]
 
 
 def test_test_workflow_runs_on_push_and_pull_request_and_reads_only():
@@ -206,18 +297,6 @@ def test_test_workflow_runs_on_push_and_pull_request_and_reads_only():
     assert workflow["jobs"]["test"]["permissions"] == {"contents": "read"}
     assert workflow["jobs"]["test"]["steps"][-1]["run"] == "make test"
     assert {"name": "Lint and type-check", "run": "make lint"} in workflow["jobs"]["test"]["steps"]
-
-
-def test_circleci_scrapes_every_10_minutes_with_the_same_command():
-    config = load_circleci()
-    (schedule,) = config["workflows"]["scrape"]["triggers"]
-    assert schedule["schedule"]["cron"] == EVERY_10_MINUTES
-    assert schedule["schedule"]["filters"] == {"branches": {"only": "main"}}
-    assert config["workflows"]["scrape"]["jobs"] == ["scrape"]
-    assert config["workflows"]["scrape-on-trigger"]["jobs"] == ["scrape"]
-    github = [s["run"] for s in github_steps("scrape.yml", "scrape") if s.get("id") == "scrape"]
-    circleci = [s["run"] for s in circleci_steps("scrape") if "scrapers" in s.get("run", "")]
-    assert circleci == github == [SCRAPE_COMMAND]
 
 
 def test_circleci_test_job_first_checks_whether_the_commit_changes_only_data():

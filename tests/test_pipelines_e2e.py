@@ -3,8 +3,10 @@
 Steps that install the project are skipped (the test's virtualenv already has
 it) and so are the actions (`uses:`): the test does their part itself, cloning
 the remote as checkout does and handing one build's database to the next as
-the cache does. The CircleCI `test` job's first step, which halts the job on a
-commit changing only data files, runs with a fake `circleci-agent`.
+the cache does. The scrape jobs loop for hours, a round every 10 minutes; here
+the same command loops for seconds, a round every second (`scrape_steps`). The
+CircleCI `test` job's first step, which halts the job on a scrape's commit,
+runs with a fake `circleci-agent`.
 """
 
 from __future__ import annotations
@@ -15,15 +17,26 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from helpers import commit_versions, dump_database, fixture_versions
 from helpers import make_repo as make_history
-from scraper_server import Reply, arcgis_features, clone, commit_count, git, make_remote, serve_feed
-from workflows import DATA_FILES, SCRAPE_COMMAND, circleci_data_only_step, circleci_steps, github_steps
+from scraper_server import Reply, arcgis_features, clone, git, make_remote, serve_feed
+from workflows import (
+    DATA_FILES,
+    LOOPS,
+    SCRAPE_COMMAND,
+    circleci_data_only_step,
+    circleci_steps,
+    github_steps,
+    with_loop,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -106,8 +119,67 @@ def shallow_clone(remote: Path, path: Path) -> Path:
     return path
 
 
-def scrape_steps(ci: str) -> list[dict]:
-    return github_steps("scrape.yml", "scrape") if ci == "github" else circleci_steps("scrape")
+# The jobs' `--every 10m --for ...` become a few rounds a second apart.
+QUICK_LOOP = "--every 1s --for 3s"
+SUMMARY = re.compile(r"^done[^:\n]*: (\d+) rounds?, (\d+) succeeded, (\d+) failed, (\d+) commits?", re.MULTILINE)
+
+
+def scrape_steps(ci: str, loop: str = QUICK_LOOP) -> list[dict]:
+    """The scrape job's steps, its loop of hours shortened to `loop`; fails unless the job loops as LOOPS says."""
+    steps = github_steps("scrape.yml", "scrape") if ci == "github" else circleci_steps("scrape")
+    looped = [s for s in steps if "scrapers pge" in s.get("run", "")]
+    assert len(looped) == 1, looped
+    return [{**s, "run": with_loop(s["run"], LOOPS[ci], loop)} if s in looped else s for s in steps]
+
+
+def rounds(job: JobRun) -> tuple[int, int, int, int]:
+    """(rounds, succeeded, failed, commits) from the loop's closing line."""
+    ((looped, succeeded, failed, commits),) = SUMMARY.findall(job.output)
+    return int(looped), int(succeeded), int(failed), int(commits)
+
+
+def scrape_history(remote: Path) -> tuple[int, int]:
+    """(commits that change the data files, empty liveness commits) on main since its first commit.
+
+    Any other commit fails the test: a scrape commit changes only the data files,
+    and a liveness commit changes none and says when the feed was read.
+    """
+    data = liveness = 0
+    for sha in git(remote, "rev-list", "main").split()[:-1]:
+        changed = git(remote, "show", "--name-only", "--format=", sha).split()
+        if changed:
+            assert set(changed) <= set(DATA_FILES), (sha, changed)
+            data += 1
+        else:
+            trailer = git(remote, "log", "-1", "--format=%(trailers:key=Fetched-At,valueonly)", sha).strip()
+            assert trailer, f"{sha} changes nothing and has no Fetched-At trailer"
+            liveness += 1
+    return data, liveness
+
+
+def liveness_times(remote: Path) -> list[datetime]:
+    """When each liveness commit on main says the feed was read, newest first."""
+    times = []
+    for sha in git(remote, "rev-list", "main").split()[:-1]:
+        if not git(remote, "show", "--name-only", "--format=", sha).strip():
+            fetched = git(remote, "log", "-1", "--format=%(trailers:key=Fetched-At,valueonly)", sha).strip()
+            times.append(datetime.fromisoformat(fetched))
+    return times
+
+
+def run_in_background(steps: list[dict], cwd: Path, env: dict[str, str]) -> tuple[threading.Thread, list[JobRun]]:
+    """Start run_job in a thread; the list holds its JobRun once the thread is joined."""
+    result: list[JobRun] = []
+    thread = threading.Thread(target=lambda: result.append(run_job(steps, cwd, env)))
+    thread.start()
+    return thread, result
+
+
+def wait_for(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
 
 
 def build_steps() -> list[dict]:
@@ -140,32 +212,94 @@ def test_scrape_job_pushes_one_commit_per_change_and_none_when_unchanged(tmp_pat
 
         first = run_job(scrape_steps(ci), checkout, env)
         assert first.returncode == 0, first.output
-        assert SCRAPE_COMMAND in first.ran
-        assert commit_count(remote, "main") == 2
+        assert f"{SCRAPE_COMMAND} {QUICK_LOOP}" in first.ran
+        # Several rounds of the same feed: one commit.
+        looped, succeeded, failed, commits = rounds(first)
+        assert looped >= 2 and succeeded == looped and failed == 0 and commits >= 1, first.output
+        assert scrape_history(remote)[0] == 1
         assert remote_file(remote) == (checkout / "outages.json").read_text()
-        assert git(remote, "log", "-1", "--format=%an <%ae>|%s", "main").strip() == (
+        (subject,) = [line for line in git(remote, "log", "--format=%an <%ae>|%s", "main").splitlines()
+                      if "outages added" in line]
+        assert subject == (
             "pge-outages bot <actions@users.noreply.github.com>|"
             "6 outages added, 0 removed, 0 changed; 6 outages, 60 customers affected"
         )
         # No --skip-ci: CircleCI's test job halts on a data-only commit instead.
-        assert "[skip ci]" not in git(remote, "log", "-1", "--format=%B", "main")
+        assert "[skip ci]" not in git(remote, "log", "--format=%B", "main")
         # The areas file comes in the same commit (this server has no polygons).
-        assert git(remote, "show", "--name-only", "--format=", "main").split() == [
+        (data_commit,) = git(remote, "rev-list", "main", "--", "outages.json").split()
+        assert git(remote, "show", "--name-only", "--format=", data_commit).split() == [
             "outage-areas.geojson", "outages.json"]
 
         same = run_job(scrape_steps(ci), checkout, env)
         assert same.returncode == 0, same.output
         assert "unchanged" in same.output and "nothing to commit" in same.output
-        assert commit_count(remote, "main") == 2
+        looped, succeeded, failed, _ = rounds(same)
+        assert succeeded == looped >= 2 and failed == 0, same.output
+        # No new snapshot; at most a liveness commit, should a 30-minute window
+        # of the clock have begun since the first commit.
+        data, liveness = scrape_history(remote)
+        assert (data, liveness) in ((1, 0), (1, 1))
 
         feed.features = changed(arcgis_features(), drop=1, customers=40)
         second = run_job(scrape_steps(ci), checkout, env)
         assert second.returncode == 0, second.output
-        assert commit_count(remote, "main") == 3
-        assert git(remote, "log", "-1", "--format=%s", "main").strip() == (
+        assert scrape_history(remote)[0] == 2
+        assert git(remote, "log", "-1", "--format=%s", "main", "--", "outages.json").strip() == (
             "0 outages added, 1 removed, 1 changed; 5 outages, 44 customers affected"
         )
         assert remote_file(remote) == (checkout / "outages.json").read_text()
+
+
+@pytest.mark.timing
+def test_one_scrape_job_commits_each_change_the_feed_makes_while_it_loops(tmp_path):
+    remote = make_remote(tmp_path, README)
+    checkout = shallow_clone(remote, tmp_path / "checkout")
+    with serve_feed() as feed:
+        env = ci_env(tmp_path, PGE_OUTAGES_URL=feed.url)
+        thread, result = run_in_background(scrape_steps("github", "--every 1s --for 6s"), checkout, env)
+        wait_for(lambda: scrape_history(remote)[0] == 1)
+        feed.features = changed(arcgis_features(), drop=2)
+        thread.join(timeout=60)
+    (job,) = result
+    assert job.returncode == 0, job.output
+    assert scrape_history(remote)[0] == 2
+    looped, succeeded, failed, commits = rounds(job)
+    assert looped >= 4 and succeeded == looped and failed == 0 and commits >= 2, job.output
+    assert git(remote, "log", "-1", "--format=%s", "main", "--", "outages.json").strip() == (
+        "0 outages added, 2 removed, 0 changed; 4 outages, 4 customers affected"
+    )
+
+
+@pytest.mark.timing
+def test_two_scrapers_on_one_branch_make_one_commit_per_feed_state(tmp_path):
+    # GitHub's job and CircleCI's, or two hosts: their rounds fall on the same
+    # marks, race to push, and the loser rebases and finds nothing to add. With
+    # two-second heartbeat windows, the liveness commits are not doubled either.
+    remote = make_remote(tmp_path, README)
+    github = shallow_clone(remote, tmp_path / "github")
+    circleci = clone(remote, tmp_path / "circleci")
+    loop = "--every 1s --for 4s --heartbeat 2s"
+    with serve_feed() as feed:
+        env = ci_env(tmp_path, PGE_OUTAGES_URL=feed.url)
+        for features, expected in ((arcgis_features(), 1), (changed(arcgis_features(), drop=1), 2)):
+            feed.features = features
+            runs = [run_in_background(scrape_steps(ci, loop), checkout, env)
+                    for ci, checkout in (("github", github), ("circleci", circleci))]
+            for thread, _ in runs:
+                thread.join(timeout=60)
+            for _, (job,) in runs:
+                assert job.returncode == 0, job.output
+                assert rounds(job)[2] == 0, job.output
+            data, liveness = scrape_history(remote)
+            assert data == expected
+            assert liveness >= 1
+            for checkout in (github, circleci):
+                assert (checkout / "outages.json").read_text() == remote_file(remote)
+                assert git(checkout, "status", "--porcelain").strip() == ""
+    # At most one liveness commit in each two-second window of the clock.
+    windows = [int(fetched_at.timestamp()) // 2 for fetched_at in liveness_times(remote)]
+    assert len(set(windows)) == len(windows), windows
 
 
 def test_overlapping_scrapes_from_shallow_checkouts_both_land(tmp_path):
@@ -180,9 +314,9 @@ def test_overlapping_scrapes_from_shallow_checkouts_both_land(tmp_path):
         # rejected, and the scraper pulls --rebase and pushes again.
         job = run_job(scrape_steps("github"), late, env)
     assert job.returncode == 0, job.output
-    assert commit_count(remote, "main") == 3
+    assert scrape_history(remote)[0] == 2
     assert remote_file(remote) == (late / "outages.json").read_text()
-    assert git(remote, "log", "-1", "--format=%s", "main").strip() == (
+    assert git(remote, "log", "-1", "--format=%s", "main", "--", "outages.json").strip() == (
         "0 outages added, 1 removed, 0 changed; 5 outages, 5 customers affected"
     )
 
@@ -213,13 +347,46 @@ def test_scrape_job_fails_on_a_broken_feed_and_pushes_nothing(tmp_path, kind):
         feed.fault = fault
         broken = run_job(scrape_steps("github"), checkout, env)
 
+    # Every round of the job failed: the job fails, with the feed's exit status.
     assert broken.returncode == 1, broken.output
+    looped, succeeded, failed, commits = rounds(broken)
+    assert looped >= 2 and failed == looped and succeeded == 0 and commits == 0, broken.output
+    assert "every round failed" in broken.output
     assert message in broken.output
-    assert "outages.json left unchanged" in broken.output
     assert git(remote, "rev-parse", "main").strip() == pushed
     assert git(checkout, "rev-parse", "HEAD").strip() == pushed
     assert (checkout / "outages.json").read_bytes() == before
     assert git(checkout, "status", "--porcelain").strip() == ""
+
+
+@pytest.mark.parametrize("ci", ["github", "circleci"])
+def test_scrape_job_with_the_feed_broken_all_along_fails_and_pushes_nothing(tmp_path, ci):
+    remote = make_remote(tmp_path, README)
+    checkout = clone(remote, tmp_path / "checkout")
+    first = git(remote, "rev-parse", "main").strip()
+    with serve_feed() as feed:
+        feed.fault = BROKEN_FEEDS["http-404"][0]
+        job = run_job(scrape_steps(ci), checkout, ci_env(tmp_path, PGE_OUTAGES_URL=feed.url))
+    assert job.returncode == 1, job.output
+    looped, succeeded, failed, commits = rounds(job)
+    assert (succeeded, failed, commits) == (0, looped, 0) and looped >= 2, job.output
+    assert git(remote, "rev-parse", "main").strip() == first
+    assert not (checkout / "outages.json").exists()
+    assert git(checkout, "status", "--porcelain", "--ignored").strip() == ""
+
+
+def test_scrape_job_stays_green_through_a_passing_failure(tmp_path):
+    remote = make_remote(tmp_path, README)
+    checkout = shallow_clone(remote, tmp_path / "checkout")
+    with serve_feed() as feed:
+        # The first round's first request fails; the rounds after it find the feed back.
+        feed.once.append(Reply(404, b"nope", "text/plain"))
+        job = run_job(scrape_steps("github"), checkout, ci_env(tmp_path, PGE_OUTAGES_URL=feed.url))
+    assert job.returncode == 0, job.output
+    looped, succeeded, failed, commits = rounds(job)
+    assert failed == 1 and succeeded == looped - 1 >= 1 and commits >= 1, job.output
+    assert "round failed: " in job.output
+    assert scrape_history(remote)[0] == 1
 
 
 def test_build_job_builds_every_snapshot_then_adds_new_ones_to_the_restored_database(tmp_path):
@@ -410,7 +577,8 @@ def test_backfill_puts_an_existing_history_under_the_scrapes(tmp_path):
     history_commits = git(history, "rev-list", "--reverse", "--first-parent", "HEAD", "--", "outages.json").split()
     with sqlite3.connect(workspace / "outages.db") as conn:
         hashes = [row[0] for row in conn.execute("select hash from snapshots order by id")]
-    assert hashes == history_commits + [git(fork, "rev-parse", "main").strip()]
+    # The scrape's commit (a liveness commit after it changes no file, and is no snapshot).
+    assert hashes == history_commits + [git(fork, "rev-list", "-1", "main", "--", "outages.json").strip()]
 
 
 def fake_circleci_agent(tmp_path: Path) -> tuple[dict[str, str], Path]:
@@ -464,6 +632,24 @@ COMMITS = {
 }
 
 
+LIVENESS = {
+    # kind: (the message of an empty commit, whether the test job halts)
+    "liveness": ("Feed unchanged\n\nFetched-At: 2026-02-17T10:30:00Z\n", True),
+    "trailer-among-others": ("Feed unchanged\n\nFeed-Updated: 2026-02-17T10:21:00Z\nFetched-At: 1771324200\n", True),
+    "no-trailer": ("Run the tests again\n", False),
+    "other-trailer": ("Run the tests again\n\nSigned-off-by: Someone <someone@example.com>\n", False),
+    "fetched-at-in-the-text": ("Document the Fetched-At: trailer\n\nIt says when the feed was read.\n", False),
+}
+
+
+@pytest.mark.parametrize("kind", list(LIVENESS))
+def test_circleci_test_job_halts_on_an_empty_commit_only_with_a_fetched_at_trailer(tmp_path, kind):
+    message, halted = LIVENESS[kind]
+    checkout = clone(make_remote(tmp_path, SEED), tmp_path / "checkout")
+    commit_files(checkout, {}, message)
+    assert halts(checkout, tmp_path) is halted
+
+
 @pytest.mark.parametrize("kind", list(COMMITS))
 def test_circleci_test_job_halts_only_on_a_commit_changing_only_data_files(tmp_path, kind):
     changes, halted = COMMITS[kind]
@@ -496,6 +682,22 @@ def test_circleci_test_job_halts_on_the_scrape_jobs_commit(tmp_path):
     with serve_feed() as feed:
         scraped = run_job(scrape_steps("circleci"), scrape, ci_env(tmp_path, PGE_OUTAGES_URL=feed.url))
     assert scraped.returncode == 0, scraped.output
-    assert commit_count(remote, "main") == 2
+    assert scrape_history(remote)[0] == 1
     # The test job's own checkout of the pushed commit, a full clone as CircleCI's.
+    assert halts(clone(remote, tmp_path / "test"), tmp_path)
+
+
+def test_circleci_test_job_halts_on_the_scrape_jobs_liveness_commit(tmp_path):
+    # A feed that stays the same makes no commit, but once per --heartbeat window
+    # an empty one that says the scraper looked: two-second windows here.
+    remote = make_remote(tmp_path, README)
+    scrape = clone(remote, tmp_path / "scrape")
+    with serve_feed() as feed:
+        env = ci_env(tmp_path, PGE_OUTAGES_URL=feed.url)
+        scraped = run_job(scrape_steps("circleci", "--every 1s --for 5s --heartbeat 2s"), scrape, env)
+    assert scraped.returncode == 0, scraped.output
+    data, liveness = scrape_history(remote)
+    assert data == 1 and liveness >= 1, scraped.output
+    # The loop's last round falls on a heartbeat mark, so the last commit is a liveness one.
+    assert git(remote, "show", "--name-only", "--format=", "main").strip() == ""
     assert halts(clone(remote, tmp_path / "test"), tmp_path)

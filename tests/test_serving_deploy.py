@@ -1,7 +1,8 @@
 """The deployment recipes in deploy/ and the Dockerfile: valid, and doing what they say.
 
 The systemd units are checked by `systemd-analyze verify` (which must also
-reject a broken unit) and their commands are run as written; the Dockerfile's
+reject a broken unit) and their commands are run as written (the scraper's
+10-minute loop with rounds a second apart); the Dockerfile's
 build step and command are run outside Docker, with its paths moved into a
 temporary directory, since no Docker daemon is assumed.
 """
@@ -14,8 +15,10 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -24,10 +27,18 @@ import yaml
 
 from helpers import ROOT, git
 from pge_outages.synthetic import generate_history
+from scraper_server import clone, make_remote, serve_feed
+from scrapers.cli import cli as scrapers_cli
+from scrapers.loop import parse_duration
 from servers import free_port, running
+from workflows import LOOPS, SCRAPE_COMMAND
 
 DEPLOY = ROOT / "deploy"
-UNITS = ["pge-outages-datasette.service", "pge-outages-refresh.service", "pge-outages-refresh.timer"]
+UNITS = [
+    "pge-outages-datasette.service", "pge-outages-refresh.service", "pge-outages-refresh.timer",
+    "pge-outages-scrape.service",
+]
+HARDENING = ["ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices", "NoNewPrivileges"]
 INSTALL_SYSTEMD = "install Debian's systemd for systemd-analyze: sudo apt-get install -y systemd"
 VENV_BIN = Path(sys.executable).parent
 
@@ -100,7 +111,9 @@ def test_systemd_units_verify(systemd_analyze, tmp_path):
     ("pge-outages-refresh.service", ("ExecStart=", "ExecStrat="), "Unknown key 'ExecStrat'"),
     ("pge-outages-refresh.timer", ("OnCalendar=*:05/10", "OnCalendar=*:65/10"), "Failed to parse calendar"),
     ("pge-outages-refresh.timer", ("OnCalendar=", "OnCalender="), "Timer unit lacks value setting"),
-], ids=["python-module", "missing-executable", "misspelt-key", "bad-calendar", "timer-without-schedule"])
+    ("pge-outages-scrape.service", ("KillSignal=SIGTERM", "KillSignal=SIGTREM"), "Failed to parse signal name"),
+], ids=["python-module", "missing-executable", "misspelt-key", "bad-calendar", "timer-without-schedule",
+        "bad-kill-signal"])
 def test_a_broken_unit_fails_verification(systemd_analyze, tmp_path, unit, change, complaint):
     units = render_units(tmp_path / "units", tmp_path / "var")
     text = units[unit].read_text()
@@ -155,6 +168,77 @@ def test_the_units_commands_run_as_written(tmp_path, server_layout):
         snapshots = httpx.get(f"{url}/outages/snapshots.json?_size=1&_sort_desc=id&_shape=array").json()
         assert snapshots[0]["hash"] == git(var / "history", "log", "-1", "--format=%H", "--", "outages.json")
         assert httpx.get(f"{url}/-/settings.json").json()["sql_time_limit_ms"] == 3000
+
+
+def settings_of(unit: str) -> dict[str, str]:
+    """A unit's [Service] settings (the last value of a repeated key)."""
+    return {key: value for section, key, value in unit_settings(DEPLOY / unit) if section == "Service"}
+
+
+def scraper_default(option: str) -> str:
+    """The default of one of `python -m scrapers pge`'s options, as its --help shows it."""
+    (param,) = [p for p in scrapers_cli.commands["pge"].params if p.name == option]
+    return str(param.default)
+
+
+def test_the_scrape_service_loops_every_10_minutes_until_stopped():
+    scrape = settings_of("pge-outages-scrape.service")
+    command = shlex.split(scrape["ExecStart"])
+    # The CI jobs' round, in a loop with no end: no --for.
+    assert command[0] == "/opt/pge-outages/.venv/bin/python"
+    assert command[1:] == SCRAPE_COMMAND.split()[1:] + LOOPS["systemd"].split()
+    assert "--for" not in command
+    assert scrape["Type"] == "simple"
+    assert scrape["Restart"] == "always" and parse_duration(scrape["RestartSec"]) >= 10
+    # SIGTERM to the scraper alone; stopping waits out the round's grace period.
+    assert (scrape["KillSignal"], scrape["KillMode"]) == ("SIGTERM", "mixed")
+    assert parse_duration(scrape["TimeoutStopSec"]) > 2 * parse_duration(scraper_default("grace"))
+
+
+def test_the_scrape_service_keeps_out_of_the_refreshs_clone_and_is_as_locked_down():
+    scrape, refresh = settings_of("pge-outages-scrape.service"), settings_of("pge-outages-refresh.service")
+    # refresh pulls in /var/lib/pge-outages/history: the scraper commits in a clone of its own.
+    refreshed_clone = shlex.split(refresh["ExecStart"])[-2]
+    assert refreshed_clone == "/var/lib/pge-outages/history"
+    assert scrape["WorkingDirectory"] == f"/var/lib/{scrape['StateDirectory']}/history"
+    assert not scrape["WorkingDirectory"].startswith("/var/lib/pge-outages/")
+    # A user of its own: the one that can push is not the one serving Datasette.
+    assert scrape["User"] not in ("root", refresh["User"], settings_of("pge-outages-datasette.service")["User"])
+    assert scrape["StateDirectory"] != refresh["StateDirectory"]
+    assert scrape["Environment"] == f"HOME=/var/lib/{scrape['StateDirectory']}"
+    assert {key: scrape[key] for key in HARDENING} == {key: refresh[key] for key in HARDENING}
+
+
+@pytest.mark.slow
+def test_the_scrape_services_command_runs_as_written_and_stops_on_sigterm(tmp_path):
+    var = tmp_path / "var"
+    units = render_units(tmp_path / "units", var)
+    command, env = unit_command(units["pge-outages-scrape.service"])
+    [workdir] = [value for _, key, value in unit_settings(units["pge-outages-scrape.service"])
+                 if key == "WorkingDirectory"]
+    remote = make_remote(tmp_path, {"README.md": b"PG&E outages\n"})
+    Path(workdir).parent.mkdir(parents=True)
+    clone(remote, Path(workdir))
+    # Rounds a second apart rather than ten minutes.
+    assert command.count("10m") == 1
+    command[command.index("10m")] = "1s"
+    with serve_feed() as feed:
+        env.update(PGE_OUTAGES_URL=feed.url, GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
+        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while git(remote, "rev-list", "--count", "main", "--", "outages.json").strip() != "1":
+                assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
+                time.sleep(0.2)
+            process.send_signal(signal.SIGTERM)  # systemctl stop
+            output, _ = process.communicate(timeout=30)
+        finally:
+            process.kill()
+    assert process.returncode == 0, output
+    assert "stopped by a signal" in output
+    assert git(Path(workdir), "status", "--porcelain").strip() == ""
+    assert git(Path(workdir), "rev-parse", "HEAD") == git(remote, "rev-parse", "main")
 
 
 def test_serve_sh_says_how_to_call_it():

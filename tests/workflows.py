@@ -10,9 +10,18 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 CIRCLECI = ROOT / ".circleci" / "config.yml"
-# No --skip-ci: on CircleCI, [skip ci] on the newest commit can also skip the
-# scheduled scrape; the test jobs leave scrape commits alone instead.
+# One round of the scraper, which every scheduler runs in a loop. No --skip-ci:
+# on CircleCI, [skip ci] on the newest commit can also skip the scheduled
+# scrape; the test jobs leave scrape commits alone instead.
 SCRAPE_COMMAND = "python -m scrapers pge --output outages.json --areas outage-areas.geojson --commit --push"
+# The loop each scheduler adds to the round: rounds on the 10-minute marks, for
+# as long as a job may run (GitHub's 6 hours, CircleCI's Free-plan hour), or
+# until systemd stops the service.
+LOOPS = {
+    "github": "--every 10m --for 5h45m",
+    "circleci": "--every 10m --for 35m",
+    "systemd": "--every 10m",
+}
 DATA_FILES = ["outages.json", "outage-areas.geojson", "pge-outages.json"]
 
 
@@ -48,6 +57,13 @@ def circleci_steps(job: str) -> list[dict]:
 
 
 def circleci_data_only_step() -> dict:
-    """The `test` job's step that halts it on a commit changing only data files."""
+    """The `test` job's step that halts it on a scrape's commit: data files only, or an empty liveness commit."""
     (step,) = [s for s in circleci_steps("test") if "circleci-agent step halt" in s.get("run", "")]
     return step
+
+
+def with_loop(command: str, loop: str, replacement: str) -> str:
+    """`command` with its loop options `loop` (ending it, once) replaced, as a test runs a 10-minute loop in seconds."""
+    assert command.endswith(f" {loop}") and command.count(" --every ") == 1, (command, loop)
+    return command.removesuffix(loop) + replacement
+
