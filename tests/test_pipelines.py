@@ -297,6 +297,20 @@ def test_test_workflow_runs_on_push_and_pull_request_and_reads_only():
     assert workflow["jobs"]["test"]["permissions"] == {"contents": "read"}
     assert workflow["jobs"]["test"]["steps"][-1]["run"] == "make test"
     assert {"name": "Lint and type-check", "run": "make lint"} in workflow["jobs"]["test"]["steps"]
+    # The scraper's liveness mark changes no file: the job itself skips it, by its first line.
+    assert workflow["jobs"]["test"]["if"] == (
+        "github.event_name != 'push' || !startsWith(github.event.head_commit.message, 'No change; ')"
+    )
+
+
+def test_the_test_workflow_skips_the_liveness_mark_by_its_first_line_and_nothing_else():
+    from scrapers import pge
+    from scrapers.commits import Stamp, commit_message, liveness_message
+
+    stamp = Stamp(1771529224)
+    assert liveness_message(pge.ARCGIS, [], stamp).startswith("No change; ")
+    change = commit_message(pge.ARCGIS, [], [{"OUTAGE_ID": 1, "layers": [4]}], stamp=stamp)
+    assert change.startswith("1 outage added, ")
 
 
 def test_circleci_test_job_first_checks_whether_the_commit_changes_only_data():
