@@ -275,10 +275,18 @@ def _upgrade(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
-# An outage's first restoration estimate: that of its first version (by id) that has one.
-_FIRST_ETOR = """
-select currentEtor from outage_versions
-where outage = outages.id and currentEtor is not null
+# A version `v` seen in some snapshot that is not a replay: a replay's runs stand alone,
+# one snapshot each, so a version with a run starting elsewhere was seen live.
+LIVE_VERSION = """exists (
+    select 1 from version_runs r join snapshots s on s.id = r.first_snapshot
+    where r.version = v.id and s.suspect is not 'replay'
+)"""
+
+# An outage's first restoration estimate: that of its first version (by id) that has
+# one and was seen live (no replayed snapshot's estimate is a fact).
+_FIRST_ETOR = f"""
+select currentEtor from outage_versions v
+where outage = outages.id and currentEtor is not null and {LIVE_VERSION}
 order by id limit 1
 """
 

@@ -12,7 +12,7 @@ import sqlite3
 from .feed import COLUMNS, count_stale, normalise_record, outage_id, parse_record
 from .glitches import COLUMNS as SNAPSHOT_COLUMNS
 from .glitches import REPLAY_AGE, Snapshot, SnapshotTail, is_replay
-from .schema import BUCKET, LOOKUPS
+from .schema import BUCKET, LIVE_VERSION, LOOKUPS
 
 # PG&E reuses outage numbers (its counter restarted around 21 Aug 2025): a
 # number seen again more than REUSE_AFTER seconds after its outage was last
@@ -221,8 +221,6 @@ class SnapshotWriter:
             "select id % ?, max(id) from outages where id >= ? group by 1", (REUSE_BASE, REUSE_BASE)))
         # Snapshot times this writer added, to tell how long ago an outage was seen.
         self.times: dict[int, int] = {}
-        # Outages first seen in a replayed snapshot: their runs there are all they have.
-        self.replay_new: set[int] = set()
         self.tail = SnapshotTail.load(conn)
         replayed_last = bool(self.tail.rows) and self.tail.rows[-1].suspect == "replay"
         self.active: dict[int, _Entry] = {} if replayed_last else self._load_active()
@@ -278,9 +276,12 @@ class SnapshotWriter:
             self.created.add(outage)
             return None
         columns = ", ".join(f"[{c}]" for c in COLUMNS)
+        # What a replayed snapshot showed is no outage's state, and an outage it alone showed none of the history's.
         row = self.conn.execute(
-            f"select id, {columns} from outage_versions where outage = ? order by id desc limit 1",
-            (outage,),
+            f"""select id, {columns} from outage_versions v where outage = ?
+            and exists (select 1 from outages where outages.id = ?) and {LIVE_VERSION}
+            order by id desc limit 1""",
+            (outage, outage),
         ).fetchone()
         return None if row is None else self._entry_from_row(outage, row, None)
 
@@ -342,9 +343,8 @@ class SnapshotWriter:
             customers += entry.customers
         if replay:
             self.replaying = False
-            for outage, entry in current.items():
-                self.departed.setdefault(outage, entry)
-            # The outages seen before the replay are what the next snapshot continues from.
+            # The outages seen before the replay are what the next snapshot continues from;
+            # what the replay showed is no outage's latest state.
             self.departed.update(self.active)
             self.active = {}
             self.active_bodies = {}
@@ -367,12 +367,13 @@ class SnapshotWriter:
             return None
         values = normalise_record(record)
         entry = previous.get(outage)
+        if self.replaying:
+            # What a replay says becomes no fact: no new outage, no reuse of a number.
+            return self._new_run(outage, values, self._new_version(outage, values), sid, bucket)
         latest = entry if entry is not None else self._stored_latest(outage)
         if latest is not None and self._is_new_outage(latest, values, when):
             outage = self._reuse(number)
             entry = latest = None
-        if latest is None and self.replaying:
-            self.replay_new.add(outage)
         if latest is not None and latest.values == values:
             version = latest.version
         else:
@@ -417,6 +418,8 @@ class SnapshotWriter:
             if stored[index] is not None:
                 stored[index] = lookup.id_for(stored[index])
         self.versions.append((version, outage, *stored))
+        if self.replaying:
+            return version
         if values[_ETOR] is not None and outage not in self.first_etors:
             self.first_etors[outage] = values[_ETOR]
         customers = values[_CUSTOMERS]
@@ -446,16 +449,14 @@ class SnapshotWriter:
         """Write everything since the last flush, and `last_commit`, in one transaction."""
         conn = self.conn
         counts: dict[int, list[int]] = {}
-        replayed: dict[int, list[int]] = {}
         for run in self.runs:
-            tally = (replayed if run[_REPLAYED] else counts).setdefault(run[_OUTAGE], [0, 0])
+            # A replayed snapshot stretches no outage's life, and an outage seen only
+            # in one is no outage of the history: it has no row.
+            if run[_REPLAYED]:
+                continue
+            tally = counts.setdefault(run[_OUTAGE], [0, 0])
             tally[0] += run[_LAST] - run[_COUNTED]
             tally[1] = max(tally[1], run[_LAST])
-        # A replayed snapshot stretches no outage's life; an outage seen nowhere
-        # else still needs its row.
-        for outage, tally in replayed.items():
-            if outage in self.replay_new and outage not in counts:
-                counts[outage] = tally
         outage_rows = []
         for outage, (seen, last) in counts.items():
             first, values, low, high = self.outage_updates.get(outage) or (None, None, None, None)

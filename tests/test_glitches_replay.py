@@ -103,3 +103,73 @@ def test_a_build_resumed_around_the_replay_equals_a_clean_one(tmp_path, stop):
     a, b = sqlite3.connect(clean), sqlite3.connect(resumed)
     for table in ("snapshots", "outages", "outage_versions", "version_runs"):
         assert a.execute(query.format(table)).fetchall() == b.execute(query.format(table)).fetchall(), table
+
+
+def history_with_a_leaky_replay(path):
+    """A replay of both shapes: six live outages shown again with other figures (a huge customer count,
+    a far ETOR, another start), and four outages that the history never saw live. (repo, live ids,
+    replay-only ids, the commit of the replay)."""
+    repo = generate_history(path, commits=120, era="arcgis", seed=21, outages=50)
+    february = json.loads(subprocess.run(["git", "show", "HEAD~60:outages.json"], cwd=repo, check=True,
+                                         capture_output=True).stdout)
+    shown_again = [dict(r, EST_CUSTOMERS=999_999, CURRENT_ETOR=1_900_000_000_000) for r in february[:6]]
+    never_live = [dict(r, F_OUTAGE_ID=9_000_000 + n, EST_CUSTOMERS=888_888, CURRENT_ETOR=1_600_000_000_000)
+                  for n, r in enumerate(february[6:10])]
+    today = [json.loads(blob) for _, _, blob in iter_versions(60, era="today", seed=22, outages=50,
+                                                               start=AUGUST_2025)]
+    versions = today[:30] + [shown_again + never_live] + today[30:]
+    times = [AUGUST_2025 + 600 * n for n in range(len(versions))]
+    hashes = commit_versions(repo, versions, times=times)
+    return repo, sorted(map(outage_number, shown_again)), sorted(map(outage_number, never_live)), hashes[30]
+
+
+def test_what_a_replay_says_never_becomes_a_fact(tmp_path):
+    repo, live, only_replayed, replay = history_with_a_leaky_replay(tmp_path / "history")
+    db = tmp_path / "outages.db"
+    build_database(repo, db)
+    conn = sqlite3.connect(db)
+    replay_snapshot = snapshot_of(conn, replay)
+    marks = ",".join("?" * len(only_replayed))
+    # Seen only in the replay: no outage of the history, in no view or count...
+    assert conn.execute(f"select count(*) from outages where id in ({marks})", only_replayed).fetchone() == (0,)
+    assert conn.execute(f"select count(*) from outages_expanded where outage in ({marks})",
+                        only_replayed).fetchone() == (0,)
+    # ...but still there in the replayed snapshot itself.
+    seen = {r[0] for r in conn.execute("select outage from outage_snapshots where snapshot = ?", (replay_snapshot,))}
+    assert set(only_replayed) <= seen and set(live) <= seen
+    # Shown again, a live outage keeps its own figures: no count, ETOR or time from the replay.
+    rows = conn.execute(
+        f"select id, max_estCustAffected, first_currentEtor, last_snapshot from outages where id in "
+        f"({','.join('?' * len(live))})", live).fetchall()
+    assert len(rows) == 6
+    for outage, peak, etor, last in rows:
+        assert peak < 888_888 and (etor is None or etor < 1_800_000_000), outage
+        assert last < replay_snapshot
+    assert conn.execute("select max(max_estCustAffected) from outages").fetchone()[0] < 888_888
+
+
+@pytest.mark.slow
+def test_a_replay_leaks_into_no_canned_query(tmp_path):
+    """Every canned query of metadata.yml, run with its parameters empty, names no replay-only outage
+    and no figure the replay made up."""
+    import yaml
+
+    from helpers import ROOT
+
+    repo, _, only_replayed, _ = history_with_a_leaky_replay(tmp_path / "history")
+    db = tmp_path / "outages.db"
+    build_database(repo, db)
+    conn = sqlite3.connect(db)
+    queries = yaml.safe_load((ROOT / "metadata.yml").read_text())["databases"]["outages"]["queries"]
+    checked = 0
+    for name, query in queries.items():
+        params = {p: "" for p in query.get("params", [])}
+        cursor = conn.execute(query["sql"], params)
+        columns = [d[0] for d in cursor.description]
+        for row in cursor.fetchall():
+            values = dict(zip(columns, row, strict=True))
+            for column in ("outage", "outage_id", "id"):
+                assert values.get(column) not in only_replayed, (name, values)
+            assert 888_888 not in values.values() and 999_999 not in values.values(), (name, values)
+        checked += 1
+    assert checked >= 8
