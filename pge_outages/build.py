@@ -18,6 +18,7 @@ from pathlib import Path
 from . import history
 from .areas import AreaReader, InvalidAreas
 from .feed import InvalidVersion, parse_version, record_bodies, split_records
+from .glitches import coverage_hours, describe_coverage
 from .lock import writing
 from .schema import (
     SCHEMA_VERSION,
@@ -49,12 +50,17 @@ class BuildResult:
     snapshots_added: int
     versions_skipped: int
     seconds: float
+    # Hours of each gap class among the snapshots added (glitches.coverage_hours).
+    coverage: dict[str, float] | None = None
 
     def summary(self) -> str:
-        return (
+        line = (
             f"{self.commits_read:,} commits read, {self.snapshots_added:,} snapshots added, "
             f"{self.versions_skipped:,} versions skipped in {self.seconds:.2f}s"
         )
+        if self.coverage and any(self.coverage.values()):
+            line += f"; their coverage: {describe_coverage(self.coverage)}"
+        return line
 
 
 def build_database(
@@ -207,7 +213,11 @@ def _read_versions(conn, repo, paths, tip, since, on_commit) -> BuildResult:
     recorded in skipped_areas and the snapshot keeps the areas of the one before.
     """
     writer = SnapshotWriter(conn)
+    first_new = writer.next_snapshot
     reader = AreaReader()
+    # The scraper's liveness marks, each given to the writer before the first snapshot after it.
+    marks = list(history.iter_liveness_marks(repo, tip, since))
+    next_mark = 0
     commits = snapshots = skipped = 0
     first_commit = None
     last = None
@@ -219,6 +229,10 @@ def _read_versions(conn, repo, paths, tip, since, on_commit) -> BuildResult:
             conn.execute("insert or replace into _meta values ('first_commit', ?)", (first_commit,))
         commits += 1
         last = version.hash
+        while next_mark < len(marks) and marks[next_mark].when <= version.when:
+            mark = marks[next_mark]
+            writer.add_look(mark.hash, mark.when, mark.watched_since, mark.interval)
+            next_mark += 1
         if areas_changed or commits == 1:
             try:
                 areas = reader.read(areas_blob)
@@ -234,13 +248,15 @@ def _read_versions(conn, repo, paths, tip, since, on_commit) -> BuildResult:
                     raise InvalidVersion("file deleted")
                 bodies = split_records(blob)
             try:
-                sid = writer.add_snapshot(version.hash, version.when, version.title, bodies)
+                sid = writer.add_snapshot(version.hash, version.when, version.title, bodies,
+                                          version.watched_since, version.interval)
             except InvalidVersion:
                 # A record that does not parse alone: parse the whole file, which
                 # says what is wrong with it or, if the split was fooled, reads it.
                 assert blob is not None  # bodies were split from it
                 bodies = record_bodies(parse_version(blob))
-                sid = writer.add_snapshot(version.hash, version.when, version.title, bodies)
+                sid = writer.add_snapshot(version.hash, version.when, version.title, bodies,
+                                          version.watched_since, version.interval)
         except InvalidVersion as reason:
             bodies = None
             writer.add_skipped(version.hash, version.when, version.title, str(reason))
@@ -252,6 +268,8 @@ def _read_versions(conn, repo, paths, tip, since, on_commit) -> BuildResult:
             writer.flush(last)
         if on_commit:
             on_commit()
+    for mark in marks[next_mark:]:
+        writer.add_look(mark.hash, mark.when, mark.watched_since, mark.interval)
     if last is not None:
         writer.flush(last)
-    return BuildResult(commits, snapshots, skipped, 0.0)
+    return BuildResult(commits, snapshots, skipped, 0.0, coverage_hours(conn, first_new))

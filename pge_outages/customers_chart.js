@@ -109,6 +109,11 @@
       var ms = row.when * 1000;
       return {t: ms, time: tooltipTime(ms), customers: row.customers_affected, outages: row.outage_count};
     });
+    // The stretches the scraper did not see: blind (2) or with no evidence either way (1).
+    var unseen = rows.filter(function (row) { return row.unseen_from != null; }).map(function (row) {
+      return {from: row.unseen_from * 1000, to: row.unseen_to * 1000, kind: row.unseen === 2 ? "blind" : "unknown",
+              span: tooltipTime(row.unseen_from * 1000) + " to " + tooltipTime(row.unseen_to * 1000)};
+    });
     var lo = data[0].t;
     var hi = data[data.length - 1].t;
     if (hi - lo < HOUR) { lo -= HOUR / 2; hi += HOUR / 2; }
@@ -137,6 +142,13 @@
       data: {values: data},
       encoding: {x: x},
       layer: [
+        {data: {values: unseen},
+         mark: {type: "rect", opacity: 0.35},
+         encoding: {x: Object.assign({}, x, {field: "from"}), x2: {field: "to"},
+                    color: {field: "kind", type: "nominal", title: "Not seen",
+                            scale: {domain: ["blind", "unknown"], range: ["#7f8c8d", "#d5dbdb"]},
+                            legend: unseen.length ? {orient: "top"} : null},
+                    tooltip: [{field: "kind", title: "The scraper was"}, {field: "span", title: "From"}]}},
         {mark: {type: "line", color: "#c0392b", interpolate: "step-after"},
          encoding: {y: {field: "customers", type: "quantitative", title: "Customers affected",
                         axis: {titleColor: "#c0392b", format: ",d"}}}},

@@ -28,6 +28,7 @@ from datasette_leaflet import JS_FILE as LEAFLET_JS
 from jinja2 import ChoiceLoader, FileSystemLoader
 from markupsafe import Markup
 
+from .glitches import coverage_hours
 from .pages import (
     FRAME_SIZE,
     BadReplayParameter,
@@ -77,7 +78,8 @@ PACIFIC = ZoneInfo("America/Los_Angeles")
 # Columns of Unix seconds (UTC): the feed's times, snapshots' `when`, restoration_slips' own.
 UNIX_TIME_COLUMNS = frozenset({
     "outageStartTime", "lastUpdateTime", "currentEtor", "autoEtor", "crewEta", "when",
-    "first_currentEtor", "last_currentEtor", "ended",
+    "first_currentEtor", "last_currentEtor", "ended", "earliest_change", "watched_since",
+    "unseen_from", "unseen_to",
 })
 # Columns of ISO 8601 text with an offset: snapshot titles and the canned queries' times.
 ISO_TIME_COLUMNS = frozenset({
@@ -186,8 +188,16 @@ TILES_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">Op
 def add_page_templates(env):
     # Datasette looks for a templates folder only beside a plugin that is a package
     # (importlib.resources.files() of a module raises TypeError, which it ignores); this
-    # plugin is a module, so it adds its folder after --template-dir and other plugins'.
-    env.loader = ChoiceLoader([env.loader, FileSystemLoader(str(TEMPLATES))])
+    # plugin is a module, so it puts its folder where Datasette puts a package's: after
+    # --template-dir and other plugins', before Datasette's own (its index.html extends
+    # "default:index.html").
+    loaders = getattr(env.loader, "loaders", None)
+    first = loaders[0] if loaders else None
+    if isinstance(first, FileSystemLoader):
+        if str(TEMPLATES) not in first.searchpath:
+            first.searchpath.insert(max(len(first.searchpath) - 1, 0), str(TEMPLATES))
+    else:
+        env.loader = ChoiceLoader([env.loader, FileSystemLoader(str(TEMPLATES))])
 
 
 @hookimpl(specname="register_routes")
@@ -272,6 +282,44 @@ async def replay_page(datasette, request):
     html = await datasette.render_template(
         REPLAY_TEMPLATE, {"replay": replay, "error": error, **_leaflet(datasette)}, request=request)
     return Response.html(html, status=400 if error else 200)
+
+
+# The home page says how much of the last COVERAGE_DAYS the archive saw.
+COVERAGE_DAYS = 30
+
+
+@hookimpl(specname="extra_template_vars")
+def home_page_vars(template, datasette):
+    if template != "index.html":
+        return {}
+
+    async def coverage():
+        found = await _read(datasette, read_recent_coverage)
+        if not found:
+            return {}
+        name = outages_database(datasette).name
+        found["gaps_url"] = datasette.urls.query(name, "scraper_gaps")
+        found["days_url"] = datasette.urls.table(name, "coverage_by_day")
+        return {"coverage": found}
+
+    return coverage
+
+
+def read_recent_coverage(conn: sqlite3.Connection, days: int = COVERAGE_DAYS) -> dict | None:
+    """The hours of each gap class in the last `days` days of the history, with their shares."""
+    latest = conn.execute("select max([when]) from snapshots").fetchone()[0]
+    if latest is None or "gap_class" not in {row[1] for row in conn.execute("pragma table_info(snapshots)")}:
+        return None
+    hours = coverage_hours(conn, since=latest - days * 86400)
+    total = sum(hours.values())
+    if not total:
+        return None
+    return {
+        "days": days,
+        "until": pacific_time(datetime.fromtimestamp(latest, UTC)),
+        "total": round(total),
+        "classes": [(name, round(value, 1), round(100 * value / total)) for name, value in hours.items()],
+    }
 
 
 @hookimpl(specname="extra_template_vars")

@@ -1,23 +1,48 @@
-"""Tell feed glitches from real change: flag suspect snapshots and weigh the rest.
+"""Tell feed glitches from real change, and quiet from blind: flag suspect snapshots, class the gaps, weigh.
 
 A snapshot is suspect when the feed most likely failed rather than the grid
 changed: it came back empty, it holds exactly a server's record cap, it lost
 most outages for one scrape only, or it replayed old outages. Suspect snapshots stay in the database as the
 feed gave them; durations, customer-minutes and "probably ended" skip them.
 
-Customer-minutes weigh each trustworthy snapshot by the minutes until the next
-trustworthy one, at most GAP_SECONDS: across a longer gap in coverage nobody
-knows what happened.
+Each gap between two trustworthy snapshots gets a class (snapshots.gap_class, on
+the later one): `watched` when it is short enough that a scraper on its schedule
+missed nothing; `quiet` when the scraper's own liveness marks show it looked all
+along, or the feed's own times show that nothing the later snapshot holds changed
+until just before it; `blind` when they show a change made long before it, which
+a scraper that was looking would have seen sooner; `unknown` when there is no
+evidence either way. Customer-minutes weigh each trustworthy snapshot by the time
+until the next one where the gap is watched or quiet; a blind gap counts only the
+scrape interval after the last look, an unknown one at most GAP_SECONDS.
 """
 
 from __future__ import annotations
 
+import bisect
 import sqlite3
+from datetime import datetime
 from itertools import pairwise
 
-# Snapshots further apart than this are a gap in coverage. views.sql and
-# metadata.yml say 1800 and 30 minutes: tests/test_constants.py checks them.
+from .feed import PGE_TIME_ZONE as PACIFIC
+
+# An unknown gap counts at most this long: the state a snapshot saw is taken to
+# hold for half an hour, as every gap counted before gaps had classes. views.sql
+# and metadata.yml say 1800 and 30 minutes: tests/test_constants.py checks them.
 GAP_SECONDS = 30 * 60
+# The gap classes.
+WATCHED, QUIET, BLIND, UNKNOWN = "watched", "quiet", "blind", "unknown"
+GAP_CLASSES = (WATCHED, QUIET, BLIND, UNKNOWN)
+# The scraper's interval where its commits do not say (Scrape-Interval): every ten minutes.
+SCRAPE_INTERVAL = 10 * 60
+# A gap this short is watched: one interval, and five minutes of a scheduler's delay.
+WATCHED_SECONDS = SCRAPE_INTERVAL + 5 * 60
+# How late the feed publishes a change after its own time for it (LAST_UPDATE,
+# lastUpdateTime): measured on the real histories, 99% of changes within 22 to
+# 30 minutes (README, "Quiet or blind").
+FEED_LAG = 25 * 60
+# A change first seen this long after its own time was missed: a scraper looking
+# on its schedule would have seen it within WATCHED_SECONDS of its publication.
+BLIND_AFTER = WATCHED_SECONDS + FEED_LAG
 EMPTY_AFTER = 20  # an empty snapshot is suspect after one of at least this many outages
 RECORD_CAPS = (1000, 2000)  # the ArcGIS server's page caps, hit by scrapers that did not page
 DROP_FROM = 100  # a drop is judged only after a snapshot of at least this many outages
@@ -56,21 +81,53 @@ def is_replay(count: int, stale: int) -> bool:
     return stale * 2 > count
 
 
+def earliest_change(updates: list[int], when: int, previous: int | None) -> int | None:
+    """The earliest of the feed's times for the changes a snapshot taken at `when` first shows
+    (`updates`), of those after the snapshot before it, taken at `previous`; None when there is none.
+
+    Example: earliest_change([1000, 1500], when=1600, previous=1200) == 1500
+    PG&E's layer 5 wrote Pacific time as if it were UTC in 2024, so that every
+    change looked 7 or 8 hours old: when the newest change is older than the gap
+    and the feed's lag can explain, and the Pacific offset explains it, the times
+    are read as Pacific.
+    """
+    if not updates or previous is None:
+        return None
+    shift = _clock_shift(max(updates), when, when - previous)
+    after = [t + shift for t in updates if t + shift > previous]
+    return min(after) if after else None
+
+
+def _clock_shift(newest: int, when: int, gap: int) -> int:
+    age = when - newest
+    if age <= gap + FEED_LAG:
+        return 0
+    offset = -int(datetime.fromtimestamp(when, PACIFIC).utcoffset().total_seconds())  # type: ignore[union-attr]  # a ZoneInfo always has one
+    return offset if -WATCHED_SECONDS <= age - offset <= gap + FEED_LAG else 0
+
+
 def drop_confirmed(next_count: int, reference: int) -> bool:
     """Whether a dropped snapshot was a glitch: the next one is back above half the reference."""
     return next_count > DROP_RECOVERS * reference
 
 
 class Snapshot:
-    """One snapshot row, kept in memory while its flag or weight may still change."""
+    """One snapshot row, kept in memory while its flag, class or weight may still change.
+
+    `earliest_change` is the earliest time the feed gives a change this snapshot
+    first shows, of those after the snapshot before (None: no dated change);
+    `watched_since` and `scrape_interval` come from the scraper's trailers.
+    """
 
     __slots__ = ("id", "hash", "when", "title", "outage_count", "customers_affected",
                  "ignored_records", "suspect", "seconds_since_previous",
-                 "trusted_minutes", "trusted_minutes_cum")
+                 "trusted_minutes", "trusted_minutes_cum", "gap_class", "earliest_change",
+                 "watched_since", "scrape_interval")
 
     def __init__(self, id, hash, when, title, outage_count, customers_affected,
                  ignored_records=0, suspect=None, seconds_since_previous=None,
-                 trusted_minutes=0.0, trusted_minutes_cum=0.0):
+                 trusted_minutes=0.0, trusted_minutes_cum=0.0, gap_class=None, earliest_change=None,
+                 watched_since=None, scrape_interval=None):
         self.id = id
         self.hash = hash
         self.when = when
@@ -82,12 +139,62 @@ class Snapshot:
         self.seconds_since_previous = seconds_since_previous
         self.trusted_minutes = trusted_minutes
         self.trusted_minutes_cum = trusted_minutes_cum
+        self.gap_class = gap_class
+        self.earliest_change = earliest_change
+        self.watched_since = watched_since
+        self.scrape_interval = scrape_interval
 
     def row(self) -> tuple:
         return tuple(getattr(self, name) for name in self.__slots__)
 
 
 COLUMNS = Snapshot.__slots__
+
+
+class Look:
+    """A liveness mark: the scraper read the feed at `when` and it had not changed."""
+
+    __slots__ = ("when", "watched_since")
+
+    def __init__(self, when: int, watched_since: int | None):
+        self.when = when
+        self.watched_since = watched_since
+
+
+def classify_gap(before: Snapshot, after: Snapshot, looks: list[Look]) -> tuple[str, float]:
+    """The class of the gap between two trustworthy snapshots, and how many of its seconds count.
+
+    `looks` are the liveness marks between them. A history this project's scraper
+    wrote in a loop is classed by its trailers alone: `after` and the marks carry
+    Watched-Since, the start of an unbroken run of looks; the gap is quiet when
+    those runs reach back to `before`, and blind from where they stop. Otherwise
+    the marks, single looks, and then the feed's own times decide.
+    """
+    gap = after.when - before.when
+    interval = after.scrape_interval or before.scrape_interval or SCRAPE_INTERVAL
+    if gap <= max(WATCHED_SECONDS, interval + 5 * 60):
+        return WATCHED, gap
+    looked = [*looks, Look(after.when, after.watched_since)]
+    if before.watched_since is not None and after.watched_since is not None:
+        covered = before.when
+        for look in looked:
+            start = look.watched_since if look.watched_since is not None else look.when
+            if start - covered <= WATCHED_SECONDS:
+                covered = max(covered, look.when)
+        if covered >= after.when:
+            return QUIET, gap
+        return BLIND, min(gap, covered - before.when + interval)
+    covered = before.when
+    for look in looked:
+        if look.when - covered <= WATCHED_SECONDS:
+            covered = look.when
+    if covered >= after.when:
+        return QUIET, gap
+    if after.earliest_change is not None and after.earliest_change > before.when:
+        if after.earliest_change < after.when - BLIND_AFTER:
+            return BLIND, min(gap, interval)
+        return QUIET, gap
+    return UNKNOWN, min(gap, GAP_SECONDS)
 
 
 class SnapshotTail:
@@ -98,11 +205,14 @@ class SnapshotTail:
     trusted minutes before `rows[0]`.
     """
 
-    def __init__(self, rows: list[Snapshot], base: float):
+    def __init__(self, rows: list[Snapshot], base: float, looks: list[Look] | None = None):
         self.rows = rows
         self.base = base
         self.changed: dict[int, Snapshot] = {}
         self.settled_before = rows[0].id if rows else 1
+        # The liveness marks from the first row on, in time order, and their times.
+        self.looks = sorted(looks or [], key=lambda look: look.when)
+        self.look_times = [look.when for look in self.looks]
 
     @classmethod
     def load(cls, conn: sqlite3.Connection) -> SnapshotTail:
@@ -119,7 +229,20 @@ class SnapshotTail:
         base = conn.execute(
             "select trusted_minutes_cum from snapshots where id = ?", (start - 1,)
         ).fetchone()
-        return cls(rows, base[0] if base else 0.0)
+        looks = [Look(when, since) for when, since in conn.execute(
+            "select [when], watched_since from liveness_marks where [when] >= ?", (rows[0].when,))]
+        return cls(rows, base[0] if base else 0.0, looks)
+
+    def add_look(self, look: Look) -> None:
+        """A liveness mark, made after every snapshot so far."""
+        index = bisect.bisect_right(self.look_times, look.when)
+        self.look_times.insert(index, look.when)
+        self.looks.insert(index, look)
+
+    def _looks_between(self, start: int, end: int) -> list[Look]:
+        low = bisect.bisect_right(self.look_times, start)
+        high = bisect.bisect_left(self.look_times, end)
+        return self.looks[low:high]
 
     def _trusted_before(self, index: int) -> Snapshot | None:
         for row in reversed(self.rows[:index]):
@@ -149,8 +272,11 @@ class SnapshotTail:
         trusted = [row for row in self.rows if row.suspect is None]
         for row in self.rows:
             row.trusted_minutes = 0.0
+            if row.suspect is not None:
+                row.gap_class = None
         for row, following in pairwise(trusted):
-            row.trusted_minutes = min(following.when - row.when, GAP_SECONDS) / 60
+            following.gap_class, seconds = classify_gap(row, following, self._looks_between(row.when, following.when))
+            row.trusted_minutes = seconds / 60
         self._weigh_from(self.rows)
 
     def _weigh_from(self, rows: list[Snapshot]) -> None:
@@ -181,8 +307,34 @@ class SnapshotTail:
             self.base = rows[start - 1].trusted_minutes_cum
             self.rows = rows[start:]
             self.settled_before = self.rows[0].id
+            keep = bisect.bisect_left(self.look_times, self.rows[0].when)
+            self.looks, self.look_times = self.looks[keep:], self.look_times[keep:]
 
     def take_changed(self) -> list[Snapshot]:
         changed = sorted(self.changed.values(), key=lambda row: row.id)
         self.changed = {}
         return changed
+
+
+def coverage_hours(conn: sqlite3.Connection, first_snapshot: int = 1, since: int | None = None) -> dict[str, float]:
+    """Hours of each gap class among the gaps that end at snapshot `first_snapshot` or later (and,
+    with `since`, at a Unix time after it): every class, 0.0 where there is none.
+
+    Example: coverage_hours(conn, since=latest - 30 * 86400) == {"watched": 610.5, "quiet": 98.0, ...}
+    """
+    hours = dict.fromkeys(GAP_CLASSES, 0.0)
+    for gap_class, seconds in conn.execute(
+        """select s.gap_class, total(s.[when] - (
+            select p.[when] from snapshots p where p.id < s.id and p.suspect is null order by p.id desc limit 1))
+        from snapshots s
+        where s.id >= ? and s.[when] > ? and s.gap_class is not null
+        group by s.gap_class""",
+        (first_snapshot, since if since is not None else -(2**62)),
+    ):
+        hours[gap_class] = seconds / 3600
+    return hours
+
+
+def describe_coverage(hours: dict[str, float]) -> str:
+    """"612.0 h watched, 98.0 h quiet, 3.5 h blind, 1.0 h unknown" (every class, in order)."""
+    return ", ".join(f"{hours.get(name, 0.0):,.1f} h {name}" for name in GAP_CLASSES)

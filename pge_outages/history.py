@@ -22,8 +22,14 @@ from pathlib import Path
 import git
 
 DEFAULT_FILES = ("outages.json", "pge-outages.json")
-# The trailer in which the scraper records when it read the feed (scrapers/commits.py).
+# The trailers in which the scraper records when it read the feed, and since when a
+# loop has read it on every mark of its interval (scrapers/commits.py).
 FETCHED_AT = "Fetched-At"
+WATCHED_SINCE = "Watched-Since"
+SCRAPE_INTERVAL = "Scrape-Interval"
+_TRAILERS = (
+    f"%(trailers:key={FETCHED_AT},key={WATCHED_SINCE},key={SCRAPE_INTERVAL},separator=%x1f)"
+)
 # The scraper commits each outage's area beside the outage file, in the same commits.
 DEFAULT_AREAS_FILE = "outage-areas.geojson"
 _NULL_SHA = "0" * 40
@@ -35,12 +41,28 @@ class HistoryError(RuntimeError):
 
 @dataclass(frozen=True)
 class CommitVersion:
-    """One commit that changed some of the files: the new blob of each it changed (None where deleted)."""
+    """One commit that changed some of the files: the new blob of each it changed (None where deleted).
+
+    `when` is the scraper's Fetched-At where the commit has one, else the commit's time;
+    `watched_since` and `interval` are its Watched-Since and Scrape-Interval (a loop's).
+    """
 
     hash: str
     when: int
     title: str
     blobs: dict[str, str | None]
+    watched_since: int | None = None
+    interval: int | None = None
+
+
+@dataclass(frozen=True)
+class LivenessMark:
+    """An empty commit of the scraper's: it read the feed at `when` and found nothing changed."""
+
+    hash: str
+    when: int
+    watched_since: int | None = None
+    interval: int | None = None
 
 
 def open_repo(path: str | Path) -> git.Repo:
@@ -151,7 +173,7 @@ def iter_commit_versions(
         "--no-renames",
         # The scraper's Fetched-At trailer, when the commit has one, is the
         # snapshot's time: a rebase or a late push changes the commit's time, not it.
-        f"--format=%x00%H %ct %cI %(trailers:key={FETCHED_AT},valueonly,separator=%x20)",
+        f"--format=%x00%H %ct %cI {_TRAILERS}",
         *_log_args(paths, tip, since),
         as_process=True,
     )
@@ -163,7 +185,7 @@ def iter_commit_versions(
             if line.startswith("\x00"):
                 if header is not None:
                     yield _version(header, blobs)
-                header = line[1:].split(" ")
+                header = line[1:].split(" ", 3)
                 blobs = {}
             elif line.startswith(":"):
                 # ":100644 100644 <old> <new> M\tpath": the new blob, all zeros when deleted
@@ -183,10 +205,38 @@ def iter_commit_versions(
 
 def _version(header: list[str], blobs: dict[str, str | None]) -> CommitVersion:
     """A commit's version, timed by its first Fetched-At trailer when that reads as a time."""
-    fetched = parse_fetched_at(header[3]) if len(header) > 3 and header[3] else None
+    trailers = read_trailers(header[3] if len(header) > 3 else "")
+    fetched = trailers.get(FETCHED_AT)
     if fetched is None:
         return CommitVersion(header[0], int(header[1]), header[2], blobs)
-    return CommitVersion(header[0], fetched, datetime.fromtimestamp(fetched, UTC).isoformat(), blobs)
+    return CommitVersion(
+        header[0], fetched, datetime.fromtimestamp(fetched, UTC).isoformat(), blobs,
+        trailers.get(WATCHED_SINCE), trailers.get(SCRAPE_INTERVAL),
+    )
+
+
+def read_trailers(text: str) -> dict[str, int]:
+    """The scraper's trailers, as git's %(trailers) wrote them (separated by 0x1f), as Unix seconds
+    (Fetched-At, Watched-Since) and seconds (Scrape-Interval); the first of each that reads counts.
+
+    Example: read_trailers("Fetched-At: 2026-02-19T19:27:04Z\x1fScrape-Interval: 600")
+    == {"Fetched-At": 1771529224, "Scrape-Interval": 600}
+    """
+    found: dict[str, int] = {}
+    for entry in text.split("\x1f"):
+        key, _, value = entry.partition(":")
+        key = key.strip()
+        if key in found or not value:
+            continue
+        if key == SCRAPE_INTERVAL:
+            number = value.strip()
+            if number.isdigit() and int(number) > 0:
+                found[key] = int(number)
+        elif key in (FETCHED_AT, WATCHED_SINCE):
+            moment = parse_fetched_at(value)
+            if moment is not None:
+                found[key] = moment
+    return found
 
 
 def parse_fetched_at(text: str) -> int | None:
@@ -199,6 +249,29 @@ def parse_fetched_at(text: str) -> int | None:
     except ValueError:
         return None
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+def iter_liveness_marks(repo: git.Repo, tip: str, since: str | None = None) -> Iterator[LivenessMark]:
+    """Yield the scraper's liveness marks after `since` up to `tip` on the first-parent line, oldest first:
+    the commits with a Fetched-At trailer that change no file (their tree is their parent's)."""
+    revisions = f"{since}..{tip}" if since else tip
+    output = repo.git.log("--reverse", "--first-parent", f"--format=%H %T %P\x1e{_TRAILERS}", revisions)
+    trees: dict[str, str] = {}
+    for line in output.splitlines():
+        head, _, trailer_text = line.partition("\x1e")
+        if not head.strip():
+            continue
+        hash, tree, *parents = head.split()
+        trees[hash] = tree
+        if FETCHED_AT not in trailer_text:
+            continue
+        trailers = read_trailers(trailer_text)
+        fetched = trailers.get(FETCHED_AT)
+        if fetched is None or not parents:
+            continue
+        parent_tree = trees.get(parents[0]) or repo.git.rev_parse(f"{parents[0]}^{{tree}}")
+        if parent_tree == tree:
+            yield LivenessMark(hash, fetched, trailers.get(WATCHED_SINCE), trailers.get(SCRAPE_INTERVAL))
 
 
 _DONE = object()

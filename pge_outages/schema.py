@@ -15,13 +15,13 @@ from importlib import resources
 from pathlib import Path
 
 from .feed import COLUMNS
-from .glitches import GAP_SECONDS
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 # Schema versions this one upgrades in place, and how: 2 -> 3 added the
 # layers column (which ArcGIS layers an outage version was in), 3 -> 4
-# outages.first_currentEtor (PG&E's first restoration estimate for the outage).
-UPGRADABLE = ("2", "3")
+# outages.first_currentEtor (PG&E's first restoration estimate for the outage),
+# 4 -> 5 the gap classes (snapshots.gap_class and what decides it, liveness_marks).
+UPGRADABLE = ("2", "3", "4")
 # views.sql joins runs to snapshots on `bucket = snapshot / 64`, and metadata.yml
 # says 64: tests/test_constants.py fails when a copy differs from this.
 BUCKET = 64
@@ -76,9 +76,18 @@ CREATE TABLE IF NOT EXISTS snapshots (
     seconds_since_previous INTEGER,
     trusted_minutes REAL NOT NULL DEFAULT 0,
     trusted_minutes_cum REAL NOT NULL DEFAULT 0,
+    gap_class TEXT,
+    earliest_change INTEGER,
+    watched_since INTEGER,
+    scrape_interval INTEGER,
     bucket INTEGER GENERATED ALWAYS AS (id / {BUCKET}) VIRTUAL
 );
-CREATE INDEX IF NOT EXISTS snapshots_gaps ON snapshots(id) WHERE seconds_since_previous > {GAP_SECONDS};
+CREATE TABLE IF NOT EXISTS liveness_marks (
+    hash TEXT PRIMARY KEY,
+    [when] INTEGER NOT NULL,
+    watched_since INTEGER,
+    scrape_interval INTEGER
+);
 CREATE INDEX IF NOT EXISTS snapshots_suspect ON snapshots(suspect) WHERE suspect IS NOT NULL;
 CREATE TABLE IF NOT EXISTS skipped_versions (
     hash TEXT PRIMARY KEY,
@@ -151,6 +160,7 @@ OUR_TABLES = (
     "area_runs",
     "areas",
     "skipped_areas",
+    "liveness_marks",
     "version_runs",
     "outage_versions",
     "outages",
@@ -266,6 +276,12 @@ def _upgrade(conn: sqlite3.Connection) -> None:
     if "bucket" not in _columns(conn, "snapshots"):
         # A virtual column: computed when read, so it costs the rows nothing.
         conn.execute(f"ALTER TABLE snapshots ADD COLUMN bucket INTEGER GENERATED ALWAYS AS (id / {BUCKET}) VIRTUAL")
+    if "gap_class" not in _columns(conn, "snapshots"):
+        # Classed anew from the stored versions by the build that upgrades it (build.classify_stored_gaps).
+        for column, kind in GAP_COLUMNS.items():
+            conn.execute(f"ALTER TABLE snapshots ADD COLUMN {column} {kind}")
+        conn.execute("DROP INDEX IF EXISTS snapshots_gaps")
+        conn.execute("insert or replace into _meta values ('gaps_to_classify', '1')")
     if "first_currentEtor" not in _columns(conn, "outages"):
         # The builder writes it as versions arrive; the outages stored before take it from their versions.
         conn.execute("ALTER TABLE outages ADD COLUMN first_currentEtor INTEGER")
@@ -274,6 +290,10 @@ def _upgrade(conn: sqlite3.Connection) -> None:
         if statement.strip():
             conn.execute(statement)
 
+
+# Added to snapshots by schema 5: the gap's class and what decides it.
+GAP_COLUMNS = {"gap_class": "TEXT", "earliest_change": "INTEGER", "watched_since": "INTEGER",
+               "scrape_interval": "INTEGER"}
 
 # A version `v` seen in some snapshot that is not a replay: a replay's runs stand alone,
 # one snapshot each, so a version with a run starting elsewhere was seen live.
@@ -299,6 +319,7 @@ def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
 # its snapshots by (bucket, id), and from a region or cause to its versions.
 INDEXES = """
 CREATE INDEX IF NOT EXISTS snapshots_bucket ON snapshots(bucket, id);
+CREATE INDEX IF NOT EXISTS snapshots_not_seen ON snapshots(id) WHERE gap_class IN ('blind', 'unknown');
 CREATE INDEX IF NOT EXISTS outage_versions_region ON outage_versions(regionName);
 CREATE INDEX IF NOT EXISTS outage_versions_cause ON outage_versions(cause)
 """

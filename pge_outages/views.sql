@@ -47,23 +47,30 @@ FROM outage_snapshots
 WHERE snapshot = (SELECT max(id) FROM snapshots);
 
 -- Durations and "probably ended" skip suspect snapshots (snapshots.suspect): an
--- outage missing only from suspect snapshots is one continuous outage. When a
--- gap in coverage (over 30 minutes between snapshots) falls inside an outage's
--- life its duration is uncertain: possible_duration_hours is NULL and the
--- bounds say how long it may have lasted.
+-- outage missing only from suspect snapshots is one continuous outage. When the
+-- outage began or ended inside a gap the scraper was blind to, or inside one
+-- over 30 minutes long with no evidence either way (snapshots.gap_class 'blind',
+-- or 'unknown' and seconds_since_previous > 1800: the gap before its first
+-- snapshot, or before the first trustworthy snapshot after its last), its
+-- duration is uncertain: possible_duration_hours is NULL and the bounds say how
+-- long it may have lasted.
 CREATE VIEW outages_expanded AS
 SELECT
     o.id AS outage,
     first.title AS earliest,
     last.title AS latest,
     o.snapshot_count AS num_snapshots,
-    CASE WHEN gap.id IS NULL THEN round((last.[when] - first.[when]) / 3600.0, 2) END
-        AS possible_duration_hours,
+    CASE WHEN NOT (
+        coalesce(first.gap_class = 'blind' OR first.gap_class = 'unknown' AND first.seconds_since_previous > 1800, 0)
+        OR coalesce(ended.gap_class = 'blind' OR ended.gap_class = 'unknown' AND ended.seconds_since_previous > 1800, 0)
+    ) THEN round((last.[when] - first.[when]) / 3600.0, 2) END AS possible_duration_hours,
     o.last_snapshot < (SELECT max(id) FROM snapshots WHERE suspect IS NULL) AS probably_ended,
     o.min_estCustAffected,
     o.max_estCustAffected,
     round(o.customer_minutes) AS customer_minutes,
-    gap.id IS NOT NULL AS duration_uncertain,
+    coalesce(first.gap_class = 'blind' OR first.gap_class = 'unknown' AND first.seconds_since_previous > 1800, 0)
+        OR coalesce(ended.gap_class = 'blind' OR ended.gap_class = 'unknown' AND ended.seconds_since_previous > 1800, 0)
+        AS duration_uncertain,
     round((last.[when] - first.[when]) / 3600.0, 2) AS duration_hours_min,
     round((coalesce(after.[when], last.[when]) - coalesce(before.[when], first.[when])) / 3600.0, 2)
         AS duration_hours_max,
@@ -78,24 +85,47 @@ JOIN snapshots first ON first.id = o.first_snapshot
 JOIN snapshots last ON last.id = o.last_snapshot
 LEFT JOIN snapshots before ON before.id = o.first_snapshot - 1
 LEFT JOIN snapshots after ON after.id = o.last_snapshot + 1
-LEFT JOIN snapshots gap ON gap.id = (
-    SELECT g.id FROM snapshots g
-    WHERE g.id > o.first_snapshot AND g.id <= o.last_snapshot AND g.seconds_since_previous > 1800
-    LIMIT 1
+LEFT JOIN snapshots ended ON ended.id = (
+    SELECT n.id FROM snapshots n WHERE n.id > o.last_snapshot AND n.suspect IS NULL ORDER BY n.id LIMIT 1
 );
 
--- Gaps in the scraper's coverage: consecutive snapshots more than 30 minutes apart.
+-- The gaps the scraper did not see: between two trustworthy snapshots, 'blind' where
+-- the feed's own times (or the scraper's trailers) show it missed changes, 'unknown'
+-- where nothing shows either way. Quiet and watched gaps are not gaps in coverage.
 CREATE VIEW coverage_gaps AS
 SELECT
     previous.id AS before_snapshot,
     previous.title AS gap_start,
     s.id AS after_snapshot,
     s.title AS gap_end,
-    round(s.seconds_since_previous / 3600.0, 2) AS gap_hours
+    round((s.[when] - previous.[when]) / 3600.0, 2) AS gap_hours,
+    s.gap_class
 FROM snapshots s
-JOIN snapshots previous ON previous.id = s.id - 1
-WHERE s.seconds_since_previous > 1800;
+JOIN snapshots previous ON previous.id = (
+    SELECT max(p.id) FROM snapshots p WHERE p.id < s.id AND p.suspect IS NULL
+)
+WHERE s.gap_class IN ('blind', 'unknown');
 
+-- Hours of each class of gap per day (UTC), a gap counted on the day it ends.
+CREATE VIEW coverage_by_day AS
+SELECT
+    day,
+    round(total(CASE WHEN gap_class = 'watched' THEN seconds END) / 3600.0, 2) AS watched_hours,
+    round(total(CASE WHEN gap_class = 'quiet' THEN seconds END) / 3600.0, 2) AS quiet_hours,
+    round(total(CASE WHEN gap_class = 'blind' THEN seconds END) / 3600.0, 2) AS blind_hours,
+    round(total(CASE WHEN gap_class = 'unknown' THEN seconds END) / 3600.0, 2) AS unknown_hours,
+    count(*) AS snapshots
+FROM (
+    SELECT
+        date(s.[when], 'unixepoch') AS day,
+        s.gap_class,
+        s.[when] - (
+            SELECT p.[when] FROM snapshots p WHERE p.id < s.id AND p.suspect IS NULL ORDER BY p.id DESC LIMIT 1
+        ) AS seconds
+    FROM snapshots s
+    WHERE s.gap_class IS NOT NULL
+)
+GROUP BY day;
 
 -- One row for every outage area in every snapshot it was in, like outage_snapshots:
 -- area_runs are bucketed the same way. Fast for one snapshot or one outage.

@@ -11,7 +11,7 @@ import sqlite3
 
 from .feed import COLUMNS, count_stale, normalise_record, outage_id, parse_record
 from .glitches import COLUMNS as SNAPSHOT_COLUMNS
-from .glitches import REPLAY_AGE, Snapshot, SnapshotTail, is_replay
+from .glitches import REPLAY_AGE, Look, Snapshot, SnapshotTail, earliest_change, is_replay
 from .schema import BUCKET, LIVE_VERSION, LOOKUPS
 
 # PG&E reuses outage numbers (its counter restarted around 21 Aug 2025): a
@@ -23,8 +23,9 @@ REUSE_AFTER = 7 * 24 * 3600
 
 _CUSTOMERS = COLUMNS.index("estCustAffected")
 _LOOKUP_INDEXES = {COLUMNS.index(column): table for column, table in LOOKUPS.items()}
-_START, _LATITUDE, _LONGITUDE, _REGION, _ETOR = (
-    COLUMNS.index(c) for c in ("outageStartTime", "latitude", "longitude", "regionName", "currentEtor")
+_START, _LATITUDE, _LONGITUDE, _REGION, _ETOR, _UPDATE = (
+    COLUMNS.index(c) for c in ("outageStartTime", "latitude", "longitude", "regionName", "currentEtor",
+                               "lastUpdateTime")
 )
 
 
@@ -242,8 +243,11 @@ class SnapshotWriter:
         self.first_etors: dict[int, int] = {}
         self.skipped: list[tuple] = []
         self.skipped_areas: list[tuple] = []
+        self.marks: list[tuple] = []
         self.pending = 0
         self.replaying = False
+        # The feed's times of the changes the snapshot being added first shows.
+        self.updates: list[int] = []
 
     def _entry_from_row(self, outage: int, row: tuple, run: list | None) -> _Entry:
         version, *values = row
@@ -299,9 +303,17 @@ class SnapshotWriter:
         in this snapshot, as the outages table has it."""
         self.pending += self.areas.add(sid, areas, self.reused, self.reuses) // 16
 
-    def add_snapshot(self, hash: str, when: int, title: str, bodies: list[bytes]) -> int:
+    def add_look(self, hash: str, when: int, watched_since: int | None, interval: int | None) -> None:
+        """Record a liveness mark: the scraper read the feed at `when` and it had not changed."""
+        self.tail.add_look(Look(when, watched_since))
+        self.marks.append((hash, when, watched_since, interval))
+        self.pending += 1
+
+    def add_snapshot(self, hash: str, when: int, title: str, bodies: list[bytes],
+                     watched_since: int | None = None, interval: int | None = None) -> int:
         """Record one version of the file, given as its records' bodies, as the next snapshot.
 
+        `watched_since` and `interval` are the scraper's trailers, when the commit has them.
         Raises InvalidVersion, having changed nothing, when a record is not JSON.
         """
         known = self.active_bodies
@@ -324,6 +336,7 @@ class SnapshotWriter:
         current: dict[int, _Entry] = {}
         current_bodies: dict[bytes, _Entry] = {}
         customers = ignored = 0
+        self.updates = []
         for text in bodies:
             entry = known.get(text)
             if entry is None:
@@ -354,7 +367,11 @@ class SnapshotWriter:
             self.active = current
             self.active_bodies = current_bodies
         capped_feed = bool(bodies) and b'OUTAGE_ID"' in bodies[0]  # either ArcGIS layer
-        self.tail.add(Snapshot(sid, hash, when, title, len(current), customers, ignored), capped_feed, stale)
+        before = self.tail.rows[-1].when if self.tail.rows and not replay else None
+        snapshot = Snapshot(sid, hash, when, title, len(current), customers, ignored,
+                            earliest_change=earliest_change(self.updates, when, before),
+                            watched_since=watched_since, scrape_interval=interval)
+        self.tail.add(snapshot, capped_feed, stale)
         self.pending += 1 + len(parsed) // 16
         return sid
 
@@ -374,6 +391,10 @@ class SnapshotWriter:
         if latest is not None and self._is_new_outage(latest, values, when):
             outage = self._reuse(number)
             entry = latest = None
+        updated = values[_UPDATE]
+        if updated is not None and (latest is None or latest.values[_UPDATE] is None
+                                    or updated > latest.values[_UPDATE]):
+            self.updates.append(updated)
         if latest is not None and latest.values == values:
             version = latest.version
         else:
@@ -497,6 +518,7 @@ class SnapshotWriter:
             conn.executemany("insert into skipped_versions values (?, ?, ?, ?)", self.skipped)
             self.areas.write()
             conn.executemany("insert into skipped_areas values (?, ?, ?, ?)", self.skipped_areas)
+            conn.executemany("insert or replace into liveness_marks values (?, ?, ?, ?)", self.marks)
             self._update_customer_minutes()
             conn.execute("insert or replace into _meta values ('last_commit', ?)", (last_commit,))
             conn.execute("COMMIT")

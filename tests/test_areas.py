@@ -38,6 +38,7 @@ from helpers import (
 from pge_outages.areas import AreaReader, InvalidAreas, parse_areas
 from pge_outages.build import build_database
 from pge_outages.cli import build as build_command
+from pge_outages.schema import SCHEMA_VERSION
 from pge_outages.synthetic import AREAS_FILE, generate_history
 from pge_outages.writer import REUSE_BASE
 
@@ -361,7 +362,7 @@ def test_a_schema_3_database_without_areas_gains_them(tmp_path):
     # Nothing new to read: the tables and views come all the same.
     assert build_database(repo, db).snapshots_added == 0
     assert rows(db, "select count(*) from most_recent_areas") == [(0,)]
-    assert rows(db, "select value from _meta where key = 'schema_version'") == [("4",)]
+    assert rows(db, "select value from _meta where key = 'schema_version'") == [(SCHEMA_VERSION,)]
     _drop_areas(db)
     # The scraper starts writing areas: the snapshots from then on have them.
     commit_files(repo, [scrape({1: 6, 2: 1}, {1: A, 2: C}), scrape({1: 7, 2: 1})])

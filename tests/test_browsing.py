@@ -430,20 +430,25 @@ async def test_outages_by_cause_and_by_region(ds, history):
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("minutes", ["", "15"])
-async def test_scraper_gaps(ds, history, minutes):
-    limit = int(minutes or 30) * 60
-    times = [s.when for s in history.scrapes]
-    expected = [
-        (before, after, sum(before < k < after for k in history.skipped))
-        for before, after in pairwise(times) if after - before > limit
-    ]
-    rows = await get_rows(ds, query_path("scraper_gaps", minutes=minutes))
-    assert [(r["gap_minutes"], r["skipped_versions"]) for r in rows] == [
-        (round((after - before) / 60, 1), skipped) for before, after, skipped in expected]
-    assert max(r["gap_minutes"] for r in rows) >= GAP / 60
-    if minutes:
-        assert sum(r["skipped_versions"] for r in rows) >= 1
+async def test_scraper_gaps_lists_the_blind_and_unknown_stretches_longest_first(ds, history):
+    conn = sqlite3.connect(history.db)
+    classes = dict(conn.execute("select id, gap_class from snapshots"))
+    conn.close()
+    trusted = [(n, s.when) for n, s in enumerate(history.scrapes, 1) if n - 1 not in history.suspect]
+    expected = sorted(
+        ((round((after - before) / 60, 1), sum(before < k < after for k in history.skipped), classes[number])
+         for (_, before), (number, after) in pairwise(trusted) if classes[number] in ("blind", "unknown")),
+        key=lambda row: -row[0],
+    )
+    rows = await get_rows(ds, query_path("scraper_gaps"))
+    assert [(r["gap_minutes"], r["skipped_versions"], r["gap_class"]) for r in rows] == expected
+    # The two-hour hole, after which an outage had only ended: nothing says whether it was quiet.
+    assert rows[0]["gap_minutes"] == GAP / 60 and rows[0]["gap_class"] == "unknown"
+    # A period around it lists it alone.
+    hole = rows[0]
+    around = await get_rows(ds, query_path("scraper_gaps", **{"from": hole["last_before"], "to": hole["first_after"]}))
+    assert [(r["snapshot_before"], r["snapshot_after"]) for r in around] == [
+        (hole["snapshot_before"], hole["snapshot_after"])]
 
 
 # Maps and charts

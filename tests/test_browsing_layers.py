@@ -19,6 +19,7 @@ from datasette.app import Datasette
 from browser import METADATA, SERVE_SETTINGS
 from helpers import build_synthetic
 from pge_outages.build import build_database
+from pge_outages.schema import SCHEMA_VERSION
 
 METADATA_DICT = yaml.safe_load(METADATA.read_text())
 
@@ -126,7 +127,7 @@ def test_schema_2_database_is_upgraded_in_place_and_goes_on(tmp_path, today):
     result = build_database(repo, old)
     assert result.snapshots_added > 0
     conn = sqlite3.connect(old)
-    assert conn.execute("select value from _meta where key = 'schema_version'").fetchone() == ("4",)
+    assert conn.execute("select value from _meta where key = 'schema_version'").fetchone() == (SCHEMA_VERSION,)
     # Versions stored before the upgrade keep NULL; the rest say their layers.
     fresh = sqlite3.connect(db)
     query = "select outage, snapshot, estCustAffected, latitude, longitude from outage_snapshots order by 2, 1"
@@ -144,5 +145,5 @@ def test_schema_2_database_with_nothing_new_is_upgraded_too(tmp_path, today):
     result = build_database(db.parent / "history", old)
     assert result.snapshots_added == 0
     conn = sqlite3.connect(old)
-    assert conn.execute("select value from _meta where key = 'schema_version'").fetchone() == ("4",)
+    assert conn.execute("select value from _meta where key = 'schema_version'").fetchone() == (SCHEMA_VERSION,)
     assert conn.execute("select count(*) from most_recent_snapshot where layers is null").fetchone()[0] > 0

@@ -1,5 +1,6 @@
 """One source per constant: the numbers views.sql and metadata.yml write out agree with
-the code's BUCKET, GAP_SECONDS and REUSE_BASE, and the schema takes them from the code."""
+the code's BUCKET, GAP_SECONDS, WATCHED_SECONDS, BLIND_AFTER and REUSE_BASE, and the
+schema takes them from the code."""
 
 from __future__ import annotations
 
@@ -9,23 +10,26 @@ import sqlite3
 import pytest
 
 from helpers import ROOT
-from pge_outages.glitches import GAP_SECONDS
-from pge_outages.schema import BUCKET, SCHEMA, VIEWS_SQL, connect, create_schema
+from pge_outages.glitches import BLIND_AFTER, GAP_CLASSES, GAP_SECONDS, WATCHED_SECONDS
+from pge_outages.schema import BUCKET, INDEXES, SCHEMA, VIEWS_SQL, connect, create_schema
 from pge_outages.writer import REUSE_BASE
 
 # Each fact, its value in the code, and the ways the SQL and the docs write it.
 FACTS = {
     "bucket": (BUCKET, [r"\b(?:id|snapshot|first_snapshot) / (\d+)\b(?!\.)", r"\bbuckets? of (\d+) snapshots"]),
-    "gap in seconds": (GAP_SECONDS, [r"seconds_since_previous > (\d+)\b(?! \*)", r"\bover (\d+) is a gap"]),
-    "gap in minutes": (GAP_SECONDS // 60, [r"\b(?:more than|over) (\d+) minutes", r"\bat most (\d+)\)",
-                                           r"seconds_since_previous > 60 \* coalesce\(.*, (\d+)\)"]),
+    "gap in seconds": (GAP_SECONDS, [r"seconds_since_previous > (\d+)\b(?! \*)"]),
+    "gap in minutes": (GAP_SECONDS // 60, [r"\b(?:more than|over) (\d+) minutes(?! before)",
+                                           r"\bat most (\d+) when unknown", r"\bfor over (\d+)\s+minutes"]),
+    "watched in minutes": (WATCHED_SECONDS // 60, [r"\b(\d+) minutes or less"]),
+    "blind after minutes": (BLIND_AFTER // 60, [r"\bover (\d+) minutes before"]),
     "reused ids": (REUSE_BASE, [r"\bk \* (\d+)"]),
 }
 COPIES = {"views.sql": VIEWS_SQL.read_text(), "metadata.yml": (ROOT / "metadata.yml").read_text()}
 # What each copy must mention at least once, so that a rewording cannot hide a copy from the check.
 MENTIONS = {
     "views.sql": {"bucket", "gap in seconds", "gap in minutes"},
-    "metadata.yml": {"bucket", "gap in seconds", "gap in minutes", "reused ids"},
+    "metadata.yml": {"bucket", "gap in seconds", "gap in minutes", "watched in minutes", "blind after minutes",
+                     "reused ids"},
 }
 
 
@@ -54,7 +58,7 @@ def test_the_copies_agree_with_the_code(name):
 @pytest.mark.parametrize(("fact", "old", "new", "number"), [
     ("bucket", "o.snapshot / 64", "o.snapshot / 32", 32),
     ("gap in seconds", "seconds_since_previous > 1800", "seconds_since_previous > 3600", 3600),
-    ("gap in minutes", "more than 30 minutes", "more than 60 minutes", 60),
+    ("gap in minutes", "over 30 minutes long", "over 60 minutes long", 60),
 ])
 def test_a_copy_that_disagrees_is_caught(fact, old, new, number):
     text = COPIES["views.sql"]
@@ -65,8 +69,10 @@ def test_a_copy_that_disagrees_is_caught(fact, old, new, number):
 
 def test_the_schema_takes_its_numbers_from_the_code():
     assert f"(id / {BUCKET}) VIRTUAL" in SCHEMA
-    assert f"WHERE seconds_since_previous > {GAP_SECONDS};" in SCHEMA
     assert disagreements(SCHEMA) == []
+    # The index of the gaps the scraper did not see names two of the code's classes.
+    assert "WHERE gap_class IN ('blind', 'unknown')" in INDEXES
+    assert {"blind", "unknown"} <= set(GAP_CLASSES)
 
 
 def test_a_built_database_divides_by_the_same_bucket(tmp_path):
@@ -77,5 +83,5 @@ def test_a_built_database_divides_by_the_same_bucket(tmp_path):
     assert conn.execute("select bucket from snapshots").fetchone() == (5,)
     conn.close()
     index = sqlite3.connect(tmp_path / "outages.db").execute(
-        "select sql from sqlite_master where name = 'snapshots_gaps'").fetchone()[0]
-    assert index.endswith(f"> {GAP_SECONDS}")
+        "select sql from sqlite_master where name = 'snapshots_not_seen'").fetchone()[0]
+    assert index.endswith("WHERE gap_class IN ('blind', 'unknown')")

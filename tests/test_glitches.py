@@ -118,21 +118,31 @@ def test_outage_bridged_across_a_suspect_snapshot(tmp_path):
     assert query(db, "select customer_minutes from outages where id = 100")[0]["customer_minutes"] == 150
 
 
-def test_gap_makes_durations_uncertain(tmp_path):
+def test_an_unknown_gap_makes_uncertain_only_the_lives_that_begin_or_end_in_it(tmp_path):
     times = [T0, T0 + 600, T0 + 600 + 7200, T0 + 1200 + 7200]
-    _, db = build(tmp_path, [feed({1: 4}), feed({1: 4, 2: 1}), feed({1: 4, 2: 2}), feed({2: 1})], times=times)
+    versions = [feed({1: 4, 3: 1}), feed({1: 4, 2: 1, 3: 1}), feed({1: 4, 2: 2}), feed({2: 1})]
+    _, db = build(tmp_path, versions, times=times)
+    # These records carry no times of their own: nothing says whether the two hours were quiet.
     gaps = query(db, "select * from coverage_gaps")
     assert gaps == [{"before_snapshot": 2,
                      "gap_start": query(db, "select title from snapshots where id = 2")[0]["title"],
                      "after_snapshot": 3,
                      "gap_end": query(db, "select title from snapshots where id = 3")[0]["title"],
-                     "gap_hours": 2.0}]
+                     "gap_hours": 2.0,
+                     "gap_class": "unknown"}]
+    assert [r["gap_class"] for r in query(db, "select gap_class from snapshots order by id")] == [
+        None, "watched", "unknown", "watched"]
+    # Outage 1 lived across the gap: seen before and after it, its life is known.
     one = query(db, "select * from outages_expanded where outage = 1")[0]
-    assert one["duration_uncertain"] == 1
-    assert one["possible_duration_hours"] is None
-    assert one["duration_hours_min"] == pytest.approx((600 + 7200) / 3600, abs=0.01)
-    assert one["duration_hours_max"] == pytest.approx((1200 + 7200) / 3600, abs=0.01)
-    # across the gap only 30 minutes are counted: 4 x (10 + 30 + 10)
+    assert one["duration_uncertain"] == 0
+    assert one["possible_duration_hours"] == pytest.approx((600 + 7200) / 3600, abs=0.01)
+    # Outage 3 ended somewhere in it.
+    three = query(db, "select * from outages_expanded where outage = 3")[0]
+    assert three["duration_uncertain"] == 1
+    assert three["possible_duration_hours"] is None
+    assert three["duration_hours_min"] == pytest.approx(600 / 3600, abs=0.01)
+    assert three["duration_hours_max"] == pytest.approx((600 + 7200) / 3600, abs=0.01)
+    # Across an unknown gap only its first 30 minutes are counted: 4 x (10 + 30 + 10)
     assert one["customer_minutes"] == 200
 
 

@@ -28,7 +28,8 @@ from pge_outages.refresh import latest_snapshot, parse_duration, refresh_loop, r
 from pge_outages.synthetic import iter_versions
 
 STAMP = "2026-11-27T21:40:00Z"
-SECONDS = r"\d+\.\d\ds"
+# The build's seconds, and the coverage of what it added (tests/test_coverage.py checks that part).
+SECONDS = r"\d+\.\d\ds(?:; their coverage: [\d.,]+ h watched, [\d.,]+ h quiet, [\d.,]+ h blind, [\d.,]+ h unknown)?"
 
 
 def _changed_scrapes(count: int) -> list[tuple[int, bytes]]:
