@@ -1,0 +1,255 @@
+"""Quiet or blind: synthetic histories whose truth is known, built and checked class by class.
+
+The truth is a synthetic feed (pge_outages.synthetic) every ten minutes for a
+few days. A scraper looks at some of those moments and commits as this
+project's scraper does: the file when it changed, with its trailers, and a
+liveness mark in each half hour with no commit. Three scrapers: one that looked
+every time (a quiet feed must come out quiet, never blind), one that was down
+for hours (blind exactly there, from its own trailers), and one throttled, with
+no trailers (classed by the feed's own times, as the builder reads them). The
+customer-minutes the builder counts must equal the truth within one interval's.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import pairwise
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from helpers import GIT_IDENTITY
+from pge_outages.build import build_database
+from pge_outages.glitches import BLIND_AFTER, GAP_SECONDS, WATCHED_SECONDS
+from pge_outages.synthetic import INTERVAL, iter_versions
+
+pytestmark = pytest.mark.slow  # a few thousand commits in all
+
+HEARTBEAT = 1800
+PACIFIC = ZoneInfo("America/Los_Angeles")
+TICKS = 432  # three days of ten-minute moments
+
+
+@dataclass
+class Truth:
+    """The feed at every moment: its records, and when each moment was."""
+
+    times: list[int]
+    states: list[list[dict]]
+    blobs: list[bytes]
+
+    def customers(self, tick: int) -> int:
+        return sum(r["EST_CUSTOMERS"] for r in self.states[tick])
+
+
+@dataclass
+class Scraped:
+    """What a scraper left: the repository, the moments it looked at, the snapshot ticks."""
+
+    repo: Path
+    looked: list[int]
+    snapshots: list[int] = field(default_factory=list)
+    marks: list[int] = field(default_factory=list)
+
+
+def truth(seed: int = 3, ticks: int = TICKS, outages: int = 30) -> Truth:
+    times, states, blobs = [], [], []
+    for when, _, blob in iter_versions(ticks, era="arcgis", seed=seed, outages=outages, storms=1):
+        times.append(when)
+        states.append(json.loads(blob))
+        blobs.append(blob)
+    return Truth(times, states, blobs)
+
+
+def iso(when: int) -> str:
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def git(repo: Path, *args: str, env: dict | None = None) -> None:
+    subprocess.run(["git", *GIT_IDENTITY, *args], cwd=repo, check=True, capture_output=True, env=env)
+
+
+def scrape(path: Path, feed: Truth, looked: list[int], loop: bool = True, trailers: bool = True) -> Scraped:
+    """Commit what a scraper looking at the ticks in `looked` would: the file when it changed, and a
+    liveness mark when a half hour of the clock has no look on record. In a loop, Watched-Since
+    is the first tick of each unbroken run of ticks."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    scraped = Scraped(path, looked)
+    committed: bytes | None = None
+    last_look: int | None = None
+    since: int | None = None
+    previous: int | None = None
+    for tick in looked:
+        when = feed.times[tick]
+        if previous is None or tick != previous + 1:
+            since = when  # the watch starts again
+        previous = tick
+        lines = [f"Fetched-At: {iso(when)}"]
+        if loop:
+            lines += [f"Watched-Since: {iso(since)}", f"Scrape-Interval: {INTERVAL}"]
+        message = "\n".join(lines) if trailers else ""
+        env = {"GIT_COMMITTER_DATE": f"{when} +0000", "GIT_AUTHOR_DATE": f"{when} +0000", "PATH": "/usr/bin:/bin"}
+        if feed.blobs[tick] != committed:
+            (path / "outages.json").write_bytes(feed.blobs[tick])
+            git(path, "add", "outages.json")
+            git(path, "commit", "-q", "-m", f"A change\n\n{message}", env=env)
+            committed = feed.blobs[tick]
+            scraped.snapshots.append(tick)
+            last_look = when
+        elif trailers and (last_look is None or last_look < when // HEARTBEAT * HEARTBEAT):
+            git(path, "commit", "-q", "--allow-empty", "-m", f"No change; a liveness mark\n\n{message}", env=env)
+            scraped.marks.append(tick)
+            last_look = when
+    return scraped
+
+
+def classes(db: Path) -> list[tuple[int, str | None]]:
+    conn = sqlite3.connect(db)
+    rows = conn.execute("select [when], gap_class from snapshots order by id").fetchall()
+    conn.close()
+    return rows
+
+
+def stored_customer_minutes(db: Path) -> float:
+    conn = sqlite3.connect(db)
+    total = conn.execute("select total(customer_minutes) from outages").fetchone()[0]
+    conn.close()
+    return total
+
+
+def true_customer_minutes(feed: Truth, ticks) -> float:
+    """Customers times minutes over the given ticks: each moment's state holds for one interval."""
+    return sum(feed.customers(tick) * INTERVAL / 60 for tick in ticks)
+
+
+def evidence(feed: Truth, before: int, after: int) -> str:
+    """The class the feed's own times give the gap between two snapshot ticks, read from the raw records:
+    the earliest LAST_UPDATE after the snapshot before, among the records that changed."""
+    seen_before = {r["F_OUTAGE_ID"]: r for r in feed.states[before]}
+    updates = [
+        r["LAST_UPDATE"] // 1000 for r in feed.states[after]
+        if r != seen_before.get(r["F_OUTAGE_ID"]) and r.get("LAST_UPDATE") is not None
+        and (r["F_OUTAGE_ID"] not in seen_before
+             or r["LAST_UPDATE"] > (seen_before[r["F_OUTAGE_ID"]].get("LAST_UPDATE") or 0))
+    ]
+    dated = [t for t in updates if t > feed.times[before]]
+    if not dated:
+        return "unknown"
+    return "blind" if min(dated) < feed.times[after] - BLIND_AFTER else "quiet"
+
+
+@pytest.fixture(scope="module")
+def feed() -> Truth:
+    return truth()
+
+
+def test_a_scraper_that_looked_every_time_sees_a_quiet_feed_never_blind(tmp_path, feed):
+    scraped = scrape(tmp_path / "always", feed, list(range(TICKS)))
+    db = tmp_path / "always.db"
+    result = build_database(scraped.repo, db)
+    assert result.snapshots_added == len(scraped.snapshots)
+    assert scraped.marks, "a quiet stretch should have left liveness marks"
+    found = [c for _, c in classes(db)[1:]]
+    assert set(found) <= {"watched", "quiet"}
+    # Every gap over the watched bound was a stretch of looks with no change: quiet, from the marks.
+    gaps = [b - a for a, b in pairwise(feed.times[t] for t in scraped.snapshots)]
+    assert [c for gap, c in zip(gaps, found, strict=True) if gap > WATCHED_SECONDS] == ["quiet"] * sum(
+        gap > WATCHED_SECONDS for gap in gaps)
+    assert "quiet" in found
+    # The builder counts every minute: the truth, up to the last snapshot.
+    expected = true_customer_minutes(feed, range(scraped.snapshots[0], scraped.snapshots[-1]))
+    assert stored_customer_minutes(db) == pytest.approx(expected, rel=1e-9)
+    # The build's end line says so.
+    assert result.coverage["blind"] == result.coverage["unknown"] == 0
+
+
+def test_a_scraper_that_was_down_is_blind_exactly_there_by_its_own_trailers(tmp_path, feed):
+    down = range(150, 170)  # 200 minutes without a look
+    scraped = scrape(tmp_path / "down", feed, [t for t in range(TICKS) if t not in down])
+    db = tmp_path / "down.db"
+    build_database(scraped.repo, db)
+    rows = classes(db)
+    blind = [(a, b) for (a, _), (b, c) in pairwise(rows) if c == "blind"]
+    assert blind == [(feed.times[max(t for t in scraped.snapshots if t < down.start)],
+                      feed.times[min(t for t in scraped.snapshots if t >= down.stop)])]
+    assert {c for _, c in rows[1:]} == {"watched", "quiet", "blind"}
+    # Counted: the truth while it looked, and one interval after its last look before going down.
+    covered = [t for t in range(scraped.snapshots[0], scraped.snapshots[-1]) if t not in down]
+    expected = true_customer_minutes(feed, covered)
+    max_customers = max(feed.customers(t) for t in range(TICKS))
+    assert abs(stored_customer_minutes(db) - expected) <= max_customers * INTERVAL / 60
+
+
+def test_a_throttled_scraper_without_trailers_is_classed_by_the_feeds_own_times(tmp_path, feed):
+    # Looks about hourly, at uneven moments, as GitHub's busy cron did; no trailers, no marks.
+    looked = sorted({0, *range(0, TICKS, 6), *range(3, TICKS, 11), TICKS - 1})
+    scraped = scrape(tmp_path / "throttled", feed, looked, loop=False, trailers=False)
+    assert not scraped.marks
+    db = tmp_path / "throttled.db"
+    build_database(scraped.repo, db)
+    found = [c for _, c in classes(db)[1:]]
+    expected = []
+    for before, after in pairwise(scraped.snapshots):
+        gap = feed.times[after] - feed.times[before]
+        expected.append("watched" if gap <= WATCHED_SECONDS else evidence(feed, before, after))
+    assert found == expected
+    # Changes first seen over 40 minutes after their time: the gaps of under 40 minutes cannot show one.
+    assert found.count("blind") >= 20
+    gaps = [feed.times[b] - feed.times[a] for a, b in pairwise(scraped.snapshots)]
+    assert all(gap > BLIND_AFTER for gap, c in zip(gaps, found, strict=True) if c == "blind")
+    # Blind gaps count one interval, unknown ones up to 30 minutes, the rest in full: each snapshot's
+    # customers for that long, and the truth within 1% (the state can move inside a quiet gap too).
+    counted = {"watched": None, "quiet": None, "blind": INTERVAL, "unknown": GAP_SECONDS}
+    as_seen = truth_minutes = 0.0
+    for (before, after), gap_class in zip(pairwise(scraped.snapshots), found, strict=True):
+        limit = counted[gap_class]
+        ticks = range(before, after) if limit is None else range(before, min(after, before + limit // INTERVAL))
+        as_seen += feed.customers(before) * len(ticks) * INTERVAL / 60
+        truth_minutes += true_customer_minutes(feed, ticks)
+    assert stored_customer_minutes(db) == pytest.approx(as_seen, rel=1e-9)
+    assert stored_customer_minutes(db) == pytest.approx(truth_minutes, rel=0.01)
+
+
+def test_times_written_in_pacific_time_as_if_utc_are_read_right(tmp_path, feed):
+    """PG&E's layer 5 in 2024: the same history, every LAST_UPDATE 7 or 8 hours early, gets the same classes."""
+    looked = sorted({0, *range(0, TICKS, 6), *range(3, TICKS, 11), TICKS - 1})
+    shifted = Truth(feed.times, [], [])
+    for state in feed.states:
+        records = [dict(r) for r in state]
+        for r in records:
+            if r.get("LAST_UPDATE") is not None:
+                moment = datetime.fromtimestamp(r["LAST_UPDATE"] // 1000, PACIFIC)
+                r["LAST_UPDATE"] += int(moment.utcoffset().total_seconds()) * 1000
+        shifted.states.append(records)
+        shifted.blobs.append((json.dumps(records, indent=2) + "\n").encode())
+    plain = scrape(tmp_path / "plain", feed, looked, loop=False, trailers=False)
+    local = scrape(tmp_path / "local", shifted, looked, loop=False, trailers=False)
+    build_database(plain.repo, tmp_path / "plain.db")
+    build_database(local.repo, tmp_path / "local.db")
+    assert classes(tmp_path / "local.db") == classes(tmp_path / "plain.db")
+    assert "blind" in {c for _, c in classes(tmp_path / "plain.db")}
+
+
+def test_a_build_a_commit_at_a_time_gives_the_same_classes(tmp_path, feed):
+    looked = [t for t in range(120) if t not in range(40, 55)]
+    scraped = scrape(tmp_path / "steps", feed, looked)
+    clean = tmp_path / "clean.db"
+    build_database(scraped.repo, clean)
+    stepped = tmp_path / "stepped.db"
+    commits = subprocess.run(["git", "rev-list", "--reverse", "HEAD"], cwd=scraped.repo, check=True,
+                             capture_output=True, text=True).stdout.split()
+    for commit in commits[::7] + [commits[-1]]:
+        build_database(scraped.repo, stepped, branch=commit)
+    query = "select id, gap_class, trusted_minutes, earliest_change from snapshots order by id"
+    a, b = sqlite3.connect(clean), sqlite3.connect(stepped)
+    assert a.execute(query).fetchall() == b.execute(query).fetchall()
+    assert a.execute("select * from liveness_marks order by 1").fetchall() == b.execute(
+        "select * from liveness_marks order by 1").fetchall()
+    assert a.execute("select id, customer_minutes from outages order by id").fetchall() == b.execute(
+        "select id, customer_minutes from outages order by id").fetchall()
