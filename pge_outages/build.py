@@ -31,7 +31,7 @@ from .schema import (
     schema_is_current,
     table_names,
 )
-from .writer import SnapshotWriter
+from .writer import SnapshotWriter, classify_stored
 
 # Seconds a build waits for another build of the same database to finish.
 DEFAULT_WAIT = 60.0
@@ -101,6 +101,8 @@ def build_database(
                     _start_meta(conn, repo_path, path)
                 with conn:
                     conn.execute("insert or replace into _meta values ('areas_file', ?)", (areas,))
+                if read_meta(conn).get("gaps_to_classify"):
+                    _classify_stored_gaps(conn, repo, since or tip)
                 if on_start:
                     on_start(total)
                 result = _add_versions(conn, repo, (path, areas), tip, since, on_commit)
@@ -174,6 +176,19 @@ def _check_database(
             f"which is no longer in the history of {tip[:12]}; use --rebuild to start over"
         )
     return last
+
+
+def _classify_stored_gaps(conn: sqlite3.Connection, repo, last: str) -> None:
+    """Give a database upgraded from schema 4 its gap classes, from its stored versions and the
+    trailers and liveness marks of the commits it holds (up to `last`), in one transaction."""
+    marks = [(m.hash, m.when, m.watched_since, m.interval) for m in history.iter_liveness_marks(repo, last)]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        classify_stored(conn, history.read_all_trailers(repo, last), marks)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _refuse_shallow(repo) -> None:

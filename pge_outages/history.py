@@ -251,13 +251,26 @@ def parse_fetched_at(text: str) -> int | None:
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
+def read_all_trailers(repo: git.Repo, tip: str) -> dict[str, tuple[int, int | None, int | None]]:
+    """Each first-parent commit up to `tip` that has a Fetched-At trailer: hash -> (Fetched-At,
+    Watched-Since, Scrape-Interval)."""
+    found = {}
+    # split("\n"), not splitlines(): that splits at the 0x1e and 0x1f separators too.
+    for line in repo.git.log("--first-parent", f"--format=%H\x1e{_TRAILERS}", tip).split("\n"):
+        hash, _, text = line.partition("\x1e")
+        trailers = read_trailers(text) if FETCHED_AT in text else {}
+        if FETCHED_AT in trailers:
+            found[hash] = (trailers[FETCHED_AT], trailers.get(WATCHED_SINCE), trailers.get(SCRAPE_INTERVAL))
+    return found
+
+
 def iter_liveness_marks(repo: git.Repo, tip: str, since: str | None = None) -> Iterator[LivenessMark]:
     """Yield the scraper's liveness marks after `since` up to `tip` on the first-parent line, oldest first:
     the commits with a Fetched-At trailer that change no file (their tree is their parent's)."""
     revisions = f"{since}..{tip}" if since else tip
     output = repo.git.log("--reverse", "--first-parent", f"--format=%H %T %P\x1e{_TRAILERS}", revisions)
     trees: dict[str, str] = {}
-    for line in output.splitlines():
+    for line in output.split("\n"):  # not splitlines(), which splits at 0x1e and 0x1f too
         head, _, trailer_text = line.partition("\x1e")
         if not head.strip():
             continue

@@ -8,6 +8,7 @@ database, so a new writer carries on where the last flush left it.
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 
 from .feed import COLUMNS, count_stale, normalise_record, outage_id, parse_record
 from .glitches import COLUMNS as SNAPSHOT_COLUMNS
@@ -591,3 +592,59 @@ on conflict (id) do update set
     first_currentEtor = coalesce(first_currentEtor, excluded.first_currentEtor)
 """
 
+
+
+def classify_stored(conn: sqlite3.Connection, versions: dict[str, tuple], marks: list[tuple]) -> None:
+    """Class every stored snapshot's gap and weigh it again, as a clean build would have: for a
+    database built before gaps had classes (schema 4), upgraded in place.
+
+    `versions` maps the hash of each commit with the scraper's trailers to (Fetched-At,
+    Watched-Since, Scrape-Interval); `marks` are the liveness marks (hash, when,
+    watched_since, interval). What changed in each snapshot comes from the stored
+    versions: a version first seen in a snapshot, newer by the feed's time than the
+    outage's version before it.
+    """
+    columns = ", ".join(f"[{c}]" for c in SNAPSHOT_COLUMNS)
+    rows = [Snapshot(*row) for row in conn.execute(f"select {columns} from snapshots order by id")]
+    if not rows:
+        return
+    updates: dict[int, list[int]] = {}
+    for sid, updated in conn.execute(
+        """select r.first_snapshot, v.lastUpdateTime
+        from version_runs r join outage_versions v on v.id = r.version
+        where v.lastUpdateTime is not null
+            and not exists (
+                select 1 from version_runs q where q.version = r.version and q.first_snapshot < r.first_snapshot)
+            and v.lastUpdateTime > coalesce((
+                select p.lastUpdateTime from outage_versions p where p.outage = v.outage and p.id < v.id
+                order by p.id desc limit 1), -1)"""
+    ):
+        updates.setdefault(sid, []).append(updated)
+    previous = None
+    for row in rows:
+        trailers = versions.get(row.hash)
+        if trailers is not None:
+            row.when, row.watched_since, row.scrape_interval = trailers
+            row.title = datetime.fromtimestamp(row.when, UTC).isoformat()
+        if previous is not None:
+            row.seconds_since_previous = row.when - previous.when
+            row.earliest_change = None if row.suspect == "replay" else earliest_change(
+                updates.get(row.id, []), row.when, previous.when)
+        previous = row
+    tail = SnapshotTail(rows, 0.0, [Look(when, since) for _, when, since, _ in marks])
+    tail._weigh()
+    tail._settle()
+    settled = tail.settled_before
+    last = rows[-1].id
+    conn.executemany(_UPSERT_SNAPSHOT, [row.row() for row in rows])
+    conn.executemany("insert or replace into liveness_marks values (?, ?, ?, ?)", marks)
+    conn.execute("update outages set customer_minutes_settled = 0, customer_minutes = 0")
+    conn.execute(
+        f"""with c as ({_CUSTOMER_MINUTES}) update outages set customer_minutes_settled = c.minutes
+        from c where outages.id = c.outage""", {"lo": 1, "hi": settled - 1})
+    conn.execute(
+        f"""with c as ({_CUSTOMER_MINUTES}) update outages set customer_minutes = customer_minutes_settled + c.minutes
+        from c where outages.id = c.outage""", {"lo": settled, "hi": last})
+    conn.execute("update outages set customer_minutes = customer_minutes_settled where last_snapshot < ?", (settled,))
+    conn.execute("insert or replace into _meta values ('minutes_settled_before', ?)", (str(settled),))
+    conn.execute("delete from _meta where key = 'gaps_to_classify'")

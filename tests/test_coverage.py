@@ -26,6 +26,7 @@ import pytest
 from helpers import GIT_IDENTITY
 from pge_outages.build import build_database
 from pge_outages.glitches import BLIND_AFTER, GAP_SECONDS, WATCHED_SECONDS
+from pge_outages.glitches import COLUMNS as SNAPSHOT_COLUMNS
 from pge_outages.synthetic import INTERVAL, iter_versions
 
 pytestmark = pytest.mark.slow  # a few thousand commits in all
@@ -74,10 +75,11 @@ def git(repo: Path, *args: str, env: dict | None = None) -> None:
     subprocess.run(["git", *GIT_IDENTITY, *args], cwd=repo, check=True, capture_output=True, env=env)
 
 
-def scrape(path: Path, feed: Truth, looked: list[int], loop: bool = True, trailers: bool = True) -> Scraped:
+def scrape(path: Path, feed: Truth, looked: list[int], loop: bool = True, trailers: bool = True,
+           restarts: tuple[int, ...] = ()) -> Scraped:
     """Commit what a scraper looking at the ticks in `looked` would: the file when it changed, and a
     liveness mark when a half hour of the clock has no look on record. In a loop, Watched-Since
-    is the first tick of each unbroken run of ticks."""
+    is the first tick of each unbroken run of ticks, and of each run after a restart of the loop."""
     path.mkdir(parents=True)
     git(path, "init", "-q", "-b", "main")
     scraped = Scraped(path, looked)
@@ -87,7 +89,7 @@ def scrape(path: Path, feed: Truth, looked: list[int], loop: bool = True, traile
     previous: int | None = None
     for tick in looked:
         when = feed.times[tick]
-        if previous is None or tick != previous + 1:
+        if previous is None or tick != previous + 1 or tick in restarts:
             since = when  # the watch starts again
         previous = tick
         lines = [f"Fetched-At: {iso(when)}"]
@@ -186,6 +188,26 @@ def test_a_scraper_that_was_down_is_blind_exactly_there_by_its_own_trailers(tmp_
     assert abs(stored_customer_minutes(db) - expected) <= max_customers * INTERVAL / 60
 
 
+def test_a_loop_restarted_in_a_quiet_stretch_is_quiet_by_the_last_mark_of_the_loop_before(tmp_path, feed):
+    # The feed stands still for three hours; the loop ends on a half-hour mark and the next starts
+    # one round later, as the scheduled jobs do: only that loop's last liveness mark joins the two.
+    still = range(200, 218)
+    quiet = Truth(feed.times, [feed.states[t if t not in still else still.start] for t in range(TICKS)],
+                  [feed.blobs[t if t not in still else still.start] for t in range(TICKS)])
+    end = next(t for t in still[3:] if feed.times[t] % HEARTBEAT == 0)
+    scraped = scrape(tmp_path / "restarted", quiet, list(range(240)), restarts=(end + 1,))
+    assert end in scraped.marks
+    db = tmp_path / "restarted.db"
+    build_database(scraped.repo, db)
+    conn = sqlite3.connect(db)
+    assert conn.execute("select count(*) from liveness_marks").fetchone()[0] == len(scraped.marks)
+    conn.close()
+    rows = classes(db)
+    across = [c for (a, _), (b, c) in pairwise(rows) if a < feed.times[end] < b]
+    assert across == ["quiet"]
+    assert {c for _, c in rows[1:]} <= {"watched", "quiet"}
+
+
 def test_a_throttled_scraper_without_trailers_is_classed_by_the_feeds_own_times(tmp_path, feed):
     # Looks about hourly, at uneven moments, as GitHub's busy cron did; no trailers, no marks.
     looked = sorted({0, *range(0, TICKS, 6), *range(3, TICKS, 11), TICKS - 1})
@@ -253,3 +275,58 @@ def test_a_build_a_commit_at_a_time_gives_the_same_classes(tmp_path, feed):
         "select * from liveness_marks order by 1").fetchall()
     assert a.execute("select id, customer_minutes from outages order by id").fetchall() == b.execute(
         "select id, customer_minutes from outages order by id").fetchall()
+
+
+def downgrade_to_schema_4(db: Path) -> None:
+    """Make db look as the builder before gap classes left it: no classes, no marks, the old gap index."""
+    conn = sqlite3.connect(db)
+    for (view,) in conn.execute("select name from sqlite_master where type = 'view'").fetchall():
+        conn.execute(f"drop view [{view}]")
+    conn.execute("delete from _meta where key = 'views_sql'")
+    conn.execute("drop index snapshots_not_seen")
+    for column in ("gap_class", "earliest_change", "watched_since", "scrape_interval"):
+        conn.execute(f"alter table snapshots drop column {column}")
+    conn.execute("drop table liveness_marks")
+    conn.execute("create index snapshots_gaps on snapshots(id) where seconds_since_previous > 1800")
+    # Weighed as that builder did: every gap counted, at most 30 minutes.
+    conn.execute("update snapshots set trusted_minutes = 0, trusted_minutes_cum = 0")
+    conn.execute("update outages set customer_minutes = 0, customer_minutes_settled = 0")
+    conn.execute("update _meta set value = '4' where key = 'schema_version'")
+    conn.commit()
+    conn.close()
+
+
+def dump(db: Path) -> dict[str, list]:
+    conn = sqlite3.connect(db)
+    columns = ", ".join(f"[{c}]" for c in SNAPSHOT_COLUMNS)  # an upgrade adds its columns last
+    tables = {
+        "snapshots": f"select {columns} from snapshots order by id",
+        "outages": "select * from outages order by id",
+        "liveness_marks": "select * from liveness_marks order by hash",
+        "settled": "select value from _meta where key = 'minutes_settled_before'",
+    }
+    found = {name: conn.execute(sql).fetchall() for name, sql in tables.items()}
+    conn.close()
+    return found
+
+
+@pytest.mark.parametrize("trailers", [True, False], ids=["scraper-trailers", "no-trailers"])
+def test_a_schema_4_database_gains_the_classes_in_place(tmp_path, feed, trailers):
+    looked = [t for t in range(160) if t not in range(60, 80) and (trailers or t % 4 == 0)]
+    scraped = scrape(tmp_path / "history", feed, looked, loop=trailers, trailers=trailers)
+    clean = tmp_path / "clean.db"
+    build_database(scraped.repo, clean)
+    # Upgraded with nothing new to read: the same as a clean build.
+    old = tmp_path / "old.db"
+    old.write_bytes(clean.read_bytes())
+    downgrade_to_schema_4(old)
+    assert build_database(scraped.repo, old).snapshots_added == 0
+    assert dump(old) == dump(clean)
+    # Built half-way, upgraded, then carried on: the same again.
+    commits = subprocess.run(["git", "rev-list", "--reverse", "HEAD"], cwd=scraped.repo, check=True,
+                             capture_output=True, text=True).stdout.split()
+    middle = tmp_path / "middle.db"
+    build_database(scraped.repo, middle, branch=commits[len(commits) // 2])
+    downgrade_to_schema_4(middle)
+    build_database(scraped.repo, middle)
+    assert dump(middle) == dump(clean)
