@@ -4,7 +4,8 @@
 
 Each query runs warm, best of --runs, on a database built by build_database.py;
 the parameters (a snapshot in the middle, its busiest region, the outage seen
-in most snapshots, one day) are picked from the database itself.
+in most snapshots, one day, and the day around the snapshot with the most
+outages) are picked from the database itself.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ QUERIES = [
     ("one day, per snapshot",
      "select snapshot, count(*), sum(estCustAffected) from outage_snapshots "
      "where snapshot between :day_start and :day_end group by snapshot", 500),
+    ("busiest day, per snapshot",
+     "select snapshot, count(*), sum(estCustAffected) from outage_snapshots "
+     "where snapshot between :busy_start and :busy_end group by snapshot", 500),
     ("one city, all time",
      "select count(*), sum(estCustAffected) from outage_snapshots where regionName = :region", 1000),
 ]
@@ -47,8 +51,13 @@ def pick_parameters(conn: sqlite3.Connection) -> dict[str, object]:
     outage = conn.execute("select id from outages order by snapshot_count desc limit 1").fetchone()[0]
     when = conn.execute("select [when] from snapshots where id = ?", (snapshot,)).fetchone()[0]
     day_end = conn.execute("select max(id) from snapshots where [when] < ?", (when + 86400,)).fetchone()[0]
+    # The day around the snapshot with the most outages: the storm a reader asks about.
+    busiest = conn.execute("select id, [when] from snapshots order by outage_count desc, id limit 1").fetchone()
+    busy_start, busy_end = conn.execute(
+        "select min(id), max(id) from snapshots where [when] between ? and ?",
+        (busiest[1] - 43200, busiest[1] + 43200)).fetchone()
     return {"snapshot": snapshot, "region": region[0] if region else None, "outage": outage,
-            "day_start": snapshot, "day_end": day_end}
+            "day_start": snapshot, "day_end": day_end, "busy_start": busy_start, "busy_end": busy_end}
 
 
 def time_query(conn: sqlite3.Connection, sql: str, parameters: dict, runs: int, budget: float) -> float:

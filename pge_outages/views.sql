@@ -3,6 +3,10 @@
 -- so one snapshot's outages, or areas, are one range of one index. They join snapshots on
 -- snapshots.bucket (id / 64, indexed with id), an equality the planner can use both ways:
 -- from a snapshot to its runs, and from a run (found by region, cause or outage) to its snapshots.
+-- Causes and regions are joined, so a question can start from a name (by their unique index);
+-- crew statuses and device lists are read by a subquery, only when a query asks for them: SQLite
+-- omits an unused LEFT JOIN, but not from an aggregate query (count, sum ... group by), which
+-- would pay a lookup per row for each one.
 
 CREATE VIEW outage_snapshots AS
 SELECT
@@ -12,7 +16,7 @@ SELECT
     v.latitude,
     v.longitude,
     causes.name AS cause,
-    crew_statuses.name AS crewCurrentStatus,
+    (SELECT name FROM crew_statuses WHERE id = v.crewCurrentStatus) AS crewCurrentStatus,
     regions.name AS regionName,
     v.outageStartTime,
     v.lastUpdateTime,
@@ -29,7 +33,7 @@ SELECT
     v.spid,
     v.ftsFlag,
     v.layers,
-    device_lists.name AS outageDevices,
+    (SELECT name FROM device_lists WHERE id = v.outageDevices) AS outageDevices,
     v.extra,
     v.id AS version
 FROM snapshots s
@@ -37,9 +41,7 @@ JOIN version_runs r
     ON r.bucket = s.bucket AND r.first_snapshot <= s.id AND r.last_snapshot >= s.id
 JOIN outage_versions v ON v.id = r.version
 LEFT JOIN causes ON causes.id = v.cause
-LEFT JOIN crew_statuses ON crew_statuses.id = v.crewCurrentStatus
-LEFT JOIN regions ON regions.id = v.regionName
-LEFT JOIN device_lists ON device_lists.id = v.outageDevices;
+LEFT JOIN regions ON regions.id = v.regionName;
 
 CREATE VIEW most_recent_snapshot AS
 SELECT *

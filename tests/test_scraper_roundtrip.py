@@ -94,7 +94,12 @@ def test_three_scrapes_build_three_snapshots(tmp_path, feed_name):
             )
             assert result.exit_code == 0, result.output
     hashes = git(repo, "log", "--reverse", "--format=%H", "--", filename).split()
-    times = [int(t) for t in git(repo, "log", "--reverse", "--format=%ct", "--", filename).split()]
+    # A snapshot's time is when its scrape read the feed (the Fetched-At trailer), not when it committed.
+    times = [
+        int(datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp())
+        for t in git(repo, "log", "--reverse", "--format=%(trailers:key=Fetched-At,valueonly)", "--",
+                     filename).split()
+    ]
     assert len(hashes) == 3
 
     database = tmp_path / "outages.db"
