@@ -249,3 +249,18 @@ def test_rebuild_starts_over(legacy_repo, tmp_path):
 def test_no_progress_bar_when_not_a_terminal(legacy_repo, tmp_path):
     result = run_cli(legacy_repo, tmp_path / "out.db")
     assert "Reading commits" not in result.output
+
+
+def test_the_end_line_gives_the_coverage_of_the_snapshots_added(tmp_path):
+    """Ten-minute scrapes, then a two-hour hole after which outages only ended: watched, then unknown."""
+    versions = [[{"F_OUTAGE_ID": n, "EST_CUSTOMERS": 1} for n in range(1, 6 - i)] for i in range(4)]
+    times = [1_700_000_000, 1_700_000_600, 1_700_001_200, 1_700_001_200 + 7200]
+    repo = make_repo(tmp_path / "repo", versions[:3], times=times[:3])
+    db = tmp_path / "outages.db"
+    first = build_database(repo, db)
+    assert first.coverage == {"watched": 1200 / 3600, "quiet": 0.0, "blind": 0.0, "unknown": 0.0}
+    assert first.summary().endswith("; their coverage: 0.3 h watched, 0.0 h quiet, 0.0 h blind, 0.0 h unknown")
+    commit_versions(repo, versions[3:], times=times[3:])
+    second = build_database(repo, db)
+    # Only the snapshot this build added: its gap, two hours with no dated change.
+    assert second.summary().endswith("; their coverage: 0.0 h watched, 0.0 h quiet, 0.0 h blind, 2.0 h unknown")
