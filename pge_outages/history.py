@@ -21,12 +21,10 @@ from pathlib import Path
 
 import git
 
+from .trailers import FETCHED_AT, SCRAPE_INTERVAL, WATCHED_SINCE, read_trailers
+
 DEFAULT_FILES = ("outages.json", "pge-outages.json")
-# The trailers in which the scraper records when it read the feed, and since when a
-# loop has read it on every mark of its interval (scrapers/commits.py).
-FETCHED_AT = "Fetched-At"
-WATCHED_SINCE = "Watched-Since"
-SCRAPE_INTERVAL = "Scrape-Interval"
+# The scraper's trailers (trailers.py), as git writes them for read_trailers.
 _TRAILERS = (
     f"%(trailers:key={FETCHED_AT},key={WATCHED_SINCE},key={SCRAPE_INTERVAL},separator=%x1f)"
 )
@@ -213,42 +211,6 @@ def _version(header: list[str], blobs: dict[str, str | None]) -> CommitVersion:
         header[0], fetched, datetime.fromtimestamp(fetched, UTC).isoformat(), blobs,
         trailers.get(WATCHED_SINCE), trailers.get(SCRAPE_INTERVAL),
     )
-
-
-def read_trailers(text: str) -> dict[str, int]:
-    """The scraper's trailers, as git's %(trailers) wrote them (separated by 0x1f), as Unix seconds
-    (Fetched-At, Watched-Since) and seconds (Scrape-Interval); the first of each that reads counts.
-
-    Example: read_trailers("Fetched-At: 2026-02-19T19:27:04Z\x1fScrape-Interval: 600")
-    == {"Fetched-At": 1771529224, "Scrape-Interval": 600}
-    """
-    found: dict[str, int] = {}
-    for entry in text.split("\x1f"):
-        key, _, value = entry.partition(":")
-        key = key.strip()
-        if key in found or not value:
-            continue
-        if key == SCRAPE_INTERVAL:
-            number = value.strip()
-            if number.isdigit() and int(number) > 0:
-                found[key] = int(number)
-        elif key in (FETCHED_AT, WATCHED_SINCE):
-            moment = parse_fetched_at(value)
-            if moment is not None:
-                found[key] = moment
-    return found
-
-
-def parse_fetched_at(text: str) -> int | None:
-    """A Fetched-At trailer's time (ISO 8601, UTC) as Unix seconds; None when it is not one.
-
-    Example: parse_fetched_at("2026-02-19T19:27:04Z") == 1771529224
-    """
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
 def read_all_trailers(repo: git.Repo, tip: str) -> dict[str, tuple[int, int | None, int | None]]:

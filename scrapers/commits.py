@@ -6,43 +6,15 @@ into a commit message and a commit, and pushes it past other scrapers' pushes.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pge_outages.trailers import FEED_UPDATED, FETCHED_AT, SCRAPE_INTERVAL, WATCHED_SINCE, format_time, parse_time
+
 from . import areas, gitops
 from .base import Feed, OutputError, Record, parse_snapshot, read_output, record_id, render_records, write_atomically
-
-# The trailers every commit of this scraper ends with; the builder reads them.
-FETCHED_AT = "Fetched-At"
-FEED_UPDATED = "Feed-Updated"
-WATCHED_SINCE = "Watched-Since"
-SCRAPE_INTERVAL = "Scrape-Interval"
-
-
-def format_time(seconds: float) -> str:
-    """A Unix time as the trailers write it: UTC, to the second.
-
-    Example: format_time(1771529224) == "2026-02-19T19:27:04Z"
-    """
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(seconds)))
-
-
-def parse_time(text: str) -> int | None:
-    """A trailer's ISO 8601 time as Unix seconds, None when it is not one.
-
-    Example: parse_time("2026-02-19T19:27:04Z") == 1771529224
-    """
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp())
 
 
 @dataclass(frozen=True)

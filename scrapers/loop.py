@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pge_outages.trailers import format_time
+
 from .base import FeedError, OutputError
-from .commits import format_time
 from .gitops import GitError, capture_state, find_repo, restore_state
 from .rounds import Job, RoundReport
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from pge_outages.trailers import parse_time
 from scraper_server import (
     FeedServer,
     Reply,
@@ -33,7 +34,6 @@ from scraper_server import (
     refusing_port,
     serve_feed,
 )
-from scrapers.commits import parse_time
 
 pytestmark = pytest.mark.timing
 
