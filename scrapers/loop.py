@@ -98,6 +98,21 @@ class Tally:
     last_error: str = ""
     last_kind: int = 0
 
+    def succeeded_with(self, report: RoundReport) -> None:
+        self.rounds += 1
+        self.succeeded += 1
+        self.commits += report.recorded is not None and report.recorded.sha is not None
+        self.failing_since, self.failing_rounds = None, 0
+
+    def failed_with(self, error: Exception, mark: float) -> None:
+        self.rounds += 1
+        self.failed += 1
+        self.last_kind = EXIT_GIT if isinstance(error, GitError) else EXIT_FEED
+        self.last_error = str(error)
+        self.failing_rounds += 1
+        if self.failing_since is None:
+            self.failing_since = mark
+
     def summary(self, ended: str) -> str:
         text = (
             f"{ended}: {self.rounds:,} round{'' if self.rounds == 1 else 's'}, {self.succeeded:,} succeeded, "
@@ -190,7 +205,6 @@ def run_loop(
                     watched_since = None  # a mark went by without a round: the watch was broken
                 state = capture_state(repo, job.paths)
                 signals.state = "round"
-                tally.rounds += 1
                 error: Exception | None = None
                 try:
                     report = round(mark, watched_since)
@@ -203,32 +217,24 @@ def run_loop(
                     signal.setitimer(signal.ITIMER_REAL, 0)
                     restore_state(state)
                     echo(f"[{format_time(mark)}] round cut short by a signal; the repository is as it was", True)
-                    tally.rounds -= 1
                     return _finish(tally, "stopped by a signal")
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 previous_mark = mark
                 if error is None:
-                    tally.succeeded += 1
-                    tally.commits += report.recorded is not None and report.recorded.sha is not None
-                    tally.failing_since, tally.failing_rounds = None, 0
+                    tally.succeeded_with(report)
                     watched_since = watched_since if watched_since is not None else report.fetched_at
                     echo(f"[{format_time(mark)}] {report.line}", False)
                 else:
-                    tally.failed += 1
-                    watched_since = None
+                    # A feed that failed left the files as they were; a commit made before a
+                    # refused push stays, and goes out with the next round's push.
                     if isinstance(error, (FeedError, OutputError)):
                         restore_state(state)
-                    tally.last_kind = EXIT_GIT if isinstance(error, GitError) else EXIT_FEED
-                    tally.last_error = str(error)
-                    tally.failing_rounds += 1
-                    if tally.failing_since is None:
-                        tally.failing_since = mark
+                    tally.failed_with(error, mark)
+                    watched_since = None
                     echo(f"[{format_time(mark)}] round failed: {error}", True)
-                    if mark + every - tally.failing_since >= give_up_after:
-                        return LoopResult(
-                            tally.last_kind,
-                            tally.summary(f"gave up after {format_duration(give_up_after)} of failed rounds"),
-                        )
+                    if mark + every - (tally.failing_since or mark) >= give_up_after:
+                        ended = f"gave up after {format_duration(give_up_after)} of failed rounds"
+                        return LoopResult(tally.last_kind, tally.summary(ended))
                 if signals.stop_requested:
                     return _finish(tally, "stopped by a signal")
                 signals.state = "idle"

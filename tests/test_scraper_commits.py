@@ -179,3 +179,86 @@ def test_restore_state_removes_a_file_the_round_created(tmp_path):
     gitops.restore_state(before)
     assert not output.exists()
     assert git(repo, "status", "--porcelain") == ""
+
+
+class FakeClock:
+    """A clock that moves only when the loop sleeps, and the marks the rounds were asked for."""
+
+    def __init__(self, now: float):
+        self.now = now
+        self.marks: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def loop_job(tmp_path, heartbeat: int = 0):
+    from scrapers.base import FetchPolicy
+    from scrapers.rounds import Job
+
+    return Job(pge.ARCGIS, tmp_path / "outages.json", None, "http://127.0.0.1:9/x/MapServer", FetchPolicy(), BOT,
+               heartbeat=heartbeat, every=10)
+
+
+def run_fake_loop(tmp_path, outcomes, duration=None, heartbeat=0, give_up_after=30.0, start=1000.3):
+    """Run the loop on a fake clock; each round takes the next outcome: an exception to raise, or a report."""
+    from scrapers.loop import run_loop
+    from scrapers.rounds import RoundReport
+
+    clock = FakeClock(start)
+    lines: list[tuple[str, bool]] = []
+    queue = list(outcomes)
+
+    def round(mark, since):
+        clock.marks.append(mark)
+        outcome = queue.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return RoundReport(f"round at {mark:g}, watched since {since}", int(clock.now), None)
+
+    result = run_loop(loop_job(tmp_path, heartbeat), round, 10, duration, 1.0, give_up_after,
+                      lambda line, err: lines.append((line, err)), clock=clock.time, sleep=clock.sleep)
+    return result, clock.marks, lines
+
+
+def test_the_loop_gives_up_once_rounds_failed_for_the_given_time(tmp_path):
+    from scrapers.base import FeedUnreachable
+
+    result, marks, lines = run_fake_loop(tmp_path, [FeedUnreachable("connection refused by x")] * 5)
+    assert marks == [1010, 1020, 1030]
+    assert result.exit_code == 1
+    assert result.summary == ("gave up after 30s of failed rounds: 3 rounds, 0 succeeded, 3 failed, 0 commits; "
+                              "failing since 1970-01-01T00:16:50Z (3 rounds): connection refused by x")
+    assert [err for _, err in lines] == [True, True, True]
+
+
+def test_a_passing_failure_stays_green_and_breaks_the_watch(tmp_path):
+    from scrapers.base import FeedHTTPError
+
+    ok = object()
+    outcomes = [ok, FeedHTTPError("HTTP 502 Bad Gateway from x"), ok, ok]
+    result, marks, lines = run_fake_loop(tmp_path, outcomes, duration=40)
+    assert marks == [1010, 1020, 1030, 1040]
+    assert result.exit_code == 0
+    assert result.summary == "done: 4 rounds, 3 succeeded, 1 failed, 0 commits"
+    # Watched-Since restarts after the failed round.
+    assert [line for line, _ in lines] == [
+        "[1970-01-01T00:16:50Z] round at 1010, watched since None",
+        "[1970-01-01T00:17:00Z] round failed: HTTP 502 Bad Gateway from x",
+        "[1970-01-01T00:17:10Z] round at 1030, watched since None",
+        "[1970-01-01T00:17:20Z] round at 1040, watched since 1030",
+    ]
+
+
+def test_a_loop_ends_on_its_last_heartbeat_mark_and_fails_if_no_round_succeeded(tmp_path):
+    from scrapers.base import FeedInvalid
+
+    # --for 55 from 1000.3 ends at 1055.3: the last heartbeat mark (of 30) in that time is 1050.
+    result, marks, _ = run_fake_loop(tmp_path, [FeedInvalid("no 'features' list")] * 9, duration=55,
+                                     heartbeat=30, give_up_after=3600)
+    assert marks == [1010, 1020, 1030, 1040, 1050]
+    assert result.exit_code == 1
+    assert result.summary.startswith("done; every round failed: 5 rounds, 0 succeeded, 5 failed")
