@@ -29,6 +29,7 @@ from .schema import (
     create_schema,
     read_meta,
     schema_is_current,
+    set_meta,
     table_names,
 )
 from .writer import SnapshotWriter, classify_stored
@@ -100,7 +101,7 @@ def build_database(
                 if rebuild or since is None:
                     _start_meta(conn, repo_path, path)
                 with conn:
-                    conn.execute("insert or replace into _meta values ('areas_file', ?)", (areas,))
+                    set_meta(conn, "areas_file", areas)
                 if read_meta(conn).get("gaps_to_classify"):
                     _classify_stored_gaps(conn, repo, since or tip)
                 if on_start:
@@ -203,8 +204,8 @@ def _refuse_shallow(repo) -> None:
 
 def _start_meta(conn: sqlite3.Connection, repo_path: str | Path, path: str) -> None:
     with conn:
-        conn.execute("insert or replace into _meta values ('file', ?)", (path,))
-        conn.execute("insert or replace into _meta values ('repository', ?)", (str(repo_path),))
+        set_meta(conn, "file", path)
+        set_meta(conn, "repository", str(repo_path))
 
 
 def _add_versions(conn, repo, paths, tip, since, on_commit) -> BuildResult:
@@ -241,7 +242,7 @@ def _read_versions(conn, repo, paths, tip, since, on_commit) -> BuildResult:
     for version, (blob, areas_blob), (blob_changed, areas_changed) in history.iter_contents(repo, paths, tip, since):
         if first_commit is None and since is None:
             first_commit = version.hash
-            conn.execute("insert or replace into _meta values ('first_commit', ?)", (first_commit,))
+            set_meta(conn, "first_commit", first_commit)
         commits += 1
         last = version.hash
         while next_mark < len(marks) and marks[next_mark].when <= version.when:

@@ -221,6 +221,20 @@ def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
     return dict(conn.execute("select key, value from _meta"))
 
 
+def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    """One value of `_meta`, the build's own notes (schema_version, last_commit, ...); None when unset."""
+    row = conn.execute("select value from _meta where key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str | None) -> None:
+    """Set one value of `_meta`, or with None remove it; the caller holds the transaction."""
+    if value is None:
+        conn.execute("delete from _meta where key = ?", (key,))
+    else:
+        conn.execute("insert or replace into _meta values (?, ?)", (key, value))
+
+
 def schema_is_current(meta: dict[str, str]) -> bool:
     """Whether a database's tables and views are those this version creates."""
     return meta.get("schema_version") == SCHEMA_VERSION and meta.get("views_sql") == VIEWS_SQL.read_text()
@@ -241,15 +255,14 @@ def create_schema(conn: sqlite3.Connection, rebuild: bool = False) -> None:
                 conn.execute(statement)
         _upgrade(conn)
         views = VIEWS_SQL.read_text()
-        stored = conn.execute("select value from _meta where key = 'views_sql'").fetchone()
-        if stored is None or stored[0] != views:
+        if get_meta(conn, "views_sql") != views:
             for (view,) in conn.execute("select name from sqlite_master where type = 'view'").fetchall():
                 conn.execute(f"DROP VIEW [{view}]")
             for statement in views.split(";\n"):
                 if statement.strip():
                     conn.execute(statement)
-            conn.execute("insert or replace into _meta values ('views_sql', ?)", (views,))
-        conn.execute("insert or replace into _meta values ('schema_version', ?)", (SCHEMA_VERSION,))
+            set_meta(conn, "views_sql", views)
+        set_meta(conn, "schema_version", SCHEMA_VERSION)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -263,9 +276,9 @@ def _upgrade(conn: sqlite3.Connection) -> None:
     that let the planner start from a region, a cause, or a run's bucket;
     schema 4 added outages.first_currentEtor.
     """
-    stored = conn.execute("select value from _meta where key = 'schema_version'").fetchone()
-    if stored is not None and stored[0] not in (SCHEMA_VERSION, *UPGRADABLE):
-        raise DatabaseError(f"cannot upgrade a database of schema {stored[0]} to {SCHEMA_VERSION}")
+    stored = get_meta(conn, "schema_version")
+    if stored is not None and stored not in (SCHEMA_VERSION, *UPGRADABLE):
+        raise DatabaseError(f"cannot upgrade a database of schema {stored} to {SCHEMA_VERSION}")
     if "layers" not in _columns(conn, "outage_versions"):
         # Imported here: sqlite-utils pulls in numpy when it is installed, a
         # tenth of a second every build would pay for an upgrade made once.
@@ -281,7 +294,7 @@ def _upgrade(conn: sqlite3.Connection) -> None:
         for column, kind in GAP_COLUMNS.items():
             conn.execute(f"ALTER TABLE snapshots ADD COLUMN {column} {kind}")
         conn.execute("DROP INDEX IF EXISTS snapshots_gaps")
-        conn.execute("insert or replace into _meta values ('gaps_to_classify', '1')")
+        set_meta(conn, "gaps_to_classify", "1")
     if "first_currentEtor" not in _columns(conn, "outages"):
         # The builder writes it as versions arrive; the outages stored before take it from their versions.
         conn.execute("ALTER TABLE outages ADD COLUMN first_currentEtor INTEGER")

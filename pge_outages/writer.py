@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from .feed import COLUMNS, count_stale, normalise_record, outage_id, parse_record
 from .glitches import COLUMNS as SNAPSHOT_COLUMNS
 from .glitches import REPLAY_AGE, Look, Snapshot, SnapshotTail, earliest_change, is_replay
-from .schema import BUCKET, LIVE_VERSION, LOOKUPS
+from .schema import BUCKET, LIVE_VERSION, LOOKUPS, get_meta, set_meta
 
 # PG&E reuses outage numbers (its counter restarted around 21 Aug 2025): a
 # number seen again more than REUSE_AFTER seconds after its outage was last
@@ -229,8 +229,7 @@ class SnapshotWriter:
         # The previous snapshot's records by their exact body: an unchanged
         # record is found here without being parsed.
         self.active_bodies: dict[bytes, _Entry] = {}
-        settled = conn.execute("select value from _meta where key = 'minutes_settled_before'").fetchone()
-        self.minutes_settled_before = int(settled[0]) if settled else 1
+        self.minutes_settled_before = int(get_meta(conn, "minutes_settled_before") or 1)
         self.areas = _Areas(conn, self.next_snapshot - 1)
         self.reuses = 0  # numbers found reused by this writer, so areas know when to look again
         self._reset_batch()
@@ -521,7 +520,7 @@ class SnapshotWriter:
             conn.executemany("insert into skipped_areas values (?, ?, ?, ?)", self.skipped_areas)
             conn.executemany("insert or replace into liveness_marks values (?, ?, ?, ?)", self.marks)
             self._update_customer_minutes()
-            conn.execute("insert or replace into _meta values ('last_commit', ?)", (last_commit,))
+            set_meta(conn, "last_commit", last_commit)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -552,7 +551,7 @@ class SnapshotWriter:
             from c where outages.id = c.outage""",
             {"lo": new, "hi": last},
         )
-        conn.execute("insert or replace into _meta values ('minutes_settled_before', ?)", (str(new),))
+        set_meta(conn, "minutes_settled_before", str(new))
 
 
 _UPSERT_SNAPSHOT = (
@@ -646,5 +645,5 @@ def classify_stored(conn: sqlite3.Connection, versions: dict[str, tuple], marks:
         f"""with c as ({_CUSTOMER_MINUTES}) update outages set customer_minutes = customer_minutes_settled + c.minutes
         from c where outages.id = c.outage""", {"lo": settled, "hi": last})
     conn.execute("update outages set customer_minutes = customer_minutes_settled where last_snapshot < ?", (settled,))
-    conn.execute("insert or replace into _meta values ('minutes_settled_before', ?)", (str(settled),))
-    conn.execute("delete from _meta where key = 'gaps_to_classify'")
+    set_meta(conn, "minutes_settled_before", str(settled))
+    set_meta(conn, "gaps_to_classify", None)
