@@ -307,7 +307,7 @@ def home_page_vars(template, datasette):
 
 def read_recent_coverage(conn: sqlite3.Connection, days: int = COVERAGE_DAYS) -> dict | None:
     """The hours of each gap class in the last `days` days of the history, with their shares."""
-    latest = conn.execute("select max([when]) from snapshots").fetchone()[0]
+    first, latest = conn.execute("select min([when]), max([when]) from snapshots").fetchone()
     if latest is None or "gap_class" not in {row[1] for row in conn.execute("pragma table_info(snapshots)")}:
         return None
     hours = coverage_hours(conn, since=latest - days * 86400)
@@ -315,7 +315,8 @@ def read_recent_coverage(conn: sqlite3.Connection, days: int = COVERAGE_DAYS) ->
     if not total:
         return None
     return {
-        "days": days,
+        # A history shorter than that is covered whole.
+        "period": f"the {days} days" if latest - first >= days * 86400 else "the whole history",
         "until": pacific_time(datetime.fromtimestamp(latest, UTC)),
         "total": round(total),
         "classes": [(name, round(value, 1), round(100 * value / total)) for name, value in hours.items()],

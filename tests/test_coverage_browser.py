@@ -54,7 +54,8 @@ def test_the_home_page_states_the_coverage_of_the_last_30_days(chromium, server,
         text = page.inner_text("p.coverage")
         gaps = page.get_attribute("p.coverage a", "href")
     assert errors == []
-    assert text.startswith("Coverage of the 30 days to ")
+    # Three days of history: covered whole.
+    assert text.startswith("Coverage of the whole history to ")
     shares = dict((name, int(share)) for share, name in re.findall(r"(\d+)% (watched|quiet|blind|unknown)", text))
     assert set(shares) == {"watched", "quiet", "blind", "unknown"}
     assert 98 <= sum(shares.values()) <= 102

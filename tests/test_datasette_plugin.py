@@ -136,3 +136,25 @@ async def test_only_customers_over_time_gets_the_chart_from_installed_files(lega
         html = (await ds.client.get(other)).text
         assert "datasette_dashboards" not in html and "customers-chart" not in html, other
 
+
+
+def test_the_home_page_covers_the_last_30_days_of_a_longer_history(tmp_path):
+    """Forty days of snapshots an hour apart, the last ten days' gaps blind: 30 days, a third blind."""
+    import sqlite3
+
+    from pge_outages.datasette_plugin import read_recent_coverage
+    from pge_outages.schema import connect, create_schema
+
+    conn = connect(tmp_path / "outages.db")
+    create_schema(conn)
+    start = 1_700_000_000
+    for n in range(40 * 24 + 1):
+        gap_class = None if n == 0 else ("blind" if n > 30 * 24 else "quiet")
+        conn.execute("insert into snapshots (id, hash, [when], title, outage_count, customers_affected, gap_class) "
+                     "values (?, ?, ?, 't', 0, 0, ?)", (n + 1, f"h{n}", start + n * 3600, gap_class))
+    conn.close()
+    found = read_recent_coverage(sqlite3.connect(tmp_path / "outages.db"))
+    assert found["period"] == "the 30 days"
+    assert found["total"] == 30 * 24
+    assert dict((name, share) for name, _, share in found["classes"]) == {
+        "watched": 0, "quiet": 67, "blind": 33, "unknown": 0}
