@@ -47,7 +47,9 @@ def run_git(
         command += ["-c", f"user.name={identity.name}", "-c", f"user.email={identity.email}"]
         command += ["-c", "commit.gpgsign=false"]  # a bot has no signing key
     command += list(args)
-    result = subprocess.run(command, cwd=repo, capture_output=True, text=True)
+    # Its own session: a Ctrl-C in a terminal, or a SIGTERM to the process group, goes to the
+    # scraper alone, which lets the command finish or undoes the round, rather than killing git mid-way.
+    result = subprocess.run(command, cwd=repo, capture_output=True, text=True, start_new_session=True)
     if check and result.returncode != 0:
         raise GitError(f"git {args[0]} failed in {repo}: {_reason(result.stderr or result.stdout)}")
     return result
@@ -91,7 +93,7 @@ def read_committed(repo: Path, relative: str) -> bytes | None:
     Example: read_committed(Path("."), "outages.json")
     """
     result = subprocess.run(
-        ["git", "show", f"HEAD:{relative}"], cwd=repo, capture_output=True, check=False
+        ["git", "show", f"HEAD:{relative}"], cwd=repo, capture_output=True, check=False, start_new_session=True
     )
     return result.stdout if result.returncode == 0 else None
 
@@ -151,6 +153,24 @@ def _rebase_in_progress(repo: Path) -> bool:
     return False
 
 
+def has_unpushed(repo: Path, remote: str) -> bool:
+    """Whether the branch holds commits the remote's branch (as last fetched) lacks; True when unknown.
+
+    Example: has_unpushed(Path("."), "origin") is False right after a push
+    """
+    branch = current_branch(repo)
+    counted = run_git(repo, "rev-list", "--count", f"refs/remotes/{remote}/{branch}..HEAD", check=False)
+    return counted.returncode != 0 or counted.stdout.strip() != "0"
+
+
+def _only_marked_commits(repo: Path, base: str, marker: str) -> bool:
+    """Whether every commit on the branch that `base` lacks carries the trailer `marker` (none counts)."""
+    listed = run_git(repo, "log", f"--format=%(trailers:key={marker},valueonly)%x00", f"{base}..HEAD", check=False)
+    if listed.returncode != 0:
+        return False
+    return all(entry.strip() for entry in listed.stdout.split("\x00")[:-1])
+
+
 def _lost_a_race(stderr: str) -> bool:
     """Whether a push failed because another push got there first: rejected as not a fast-forward,
     or refused by the remote while the other push held the branch's lock."""
@@ -168,13 +188,18 @@ def push_with_rebase(
     attempts: int,
     committed: bool,
     recommit: Callable[[], bool],
+    marker: str = "Fetched-At",
 ) -> None:
-    """Push the current branch; when rejected because the remote moved on, pull --rebase and try again.
+    """Push the current branch; when rejected because the remote moved on, catch up with it and try again.
 
     Example: push_with_rebase(Path("."), "origin", identity, 3, committed=True, recommit=lambda: True)
-    Our own commit (when `committed`) is taken off before the pull and made again
-    by recommit() on top of what the other run pushed, so its file holds our snapshot
-    and its message compares with theirs; recommit() returns whether it committed.
+    Our own commit (when `committed`) is taken off and made again by recommit() on
+    top of what the other run pushed, so its file holds our snapshot and its message
+    compares with theirs; recommit() returns whether it committed. Snapshots an
+    earlier push failed to deliver (commits carrying `marker`, the scraper's trailer)
+    are older than ours and than what the remote now holds: they are dropped rather
+    than replayed on top, where they would conflict, or say the feed went back in time.
+    Any other local commit is rebased, as git pull --rebase does.
     """
     branch = current_branch(repo)
     for attempt in range(1, attempts + 1):
@@ -189,6 +214,11 @@ def push_with_rebase(
         time.sleep(random.uniform(0, RACE_PAUSE * attempt))
         if committed:
             run_git(repo, "reset", "--quiet", "--keep", "HEAD~1")
+        fetched = run_git(repo, "fetch", "--quiet", remote, branch, check=False)
+        if fetched.returncode == 0 and _only_marked_commits(repo, "FETCH_HEAD", marker):
+            run_git(repo, "reset", "--quiet", "--keep", "FETCH_HEAD")
+            committed = recommit()
+            continue
         pulled = run_git(
             repo, "pull", "--rebase", "--quiet", remote, branch, identity=identity, check=False
         )

@@ -126,15 +126,20 @@ def run_round(
             window = int(moment // job.heartbeat * job.heartbeat)
         snapshot = Snapshot(
             job.feed, job.output, result.records, stamp, job.areas,
-            job.areas.read_bytes() if job.areas is not None and job.areas.exists() else None,
+            # Areas kept from before (layer 8 failed) are not ours to write again after a rebase:
+            # the other scraper's may be newer.
+            job.areas.read_bytes() if job.areas is not None and result.areas is not None else None,
             result.area_note, window, job.skip_ci,
         )
         recorded = record_snapshot(snapshot, job.identity)
         parts.append(_describe(recorded, "committed"))
-        if job.push:
+        repo = gitops.find_repo(job.output)
+        if job.push and recorded.sha is None and not gitops.has_unpushed(repo, job.remote):
+            parts.append("nothing to push")  # no round need ask the remote when it has nothing new
+        elif job.push:
             ours = recorded
             recorded = push_snapshot(snapshot, job.identity, job.remote, job.push_attempts, recorded)
-            head = gitops.run_git(gitops.find_repo(job.output), "rev-parse", "HEAD").stdout.strip()
+            head = gitops.run_git(repo, "rev-parse", "HEAD").stdout.strip()
             parts.append(f"pushed {head[:12]} to {job.remote}")
             if recorded.superseded:
                 parts.append("another scraper had pushed a newer snapshot")

@@ -17,7 +17,17 @@ import requests
 import shapely
 from shapely.geometry import shape
 
-from scraper_server import FeedServer, Reply, arcgis_features, commit_count, git, make_repo, run_scraper, serve_feed
+from scraper_server import (
+    FeedServer,
+    Reply,
+    arcgis_features,
+    clone,
+    commit_count,
+    git,
+    make_repo,
+    run_scraper,
+    serve_feed,
+)
 from scrapers import pge
 from scrapers.areas import shape_from_rings, simplify_area, within_bounds
 from scrapers.base import FetchPolicy, ScrapeResult, fetch_snapshot, scrape_to_file
@@ -312,3 +322,33 @@ def test_areas_get_only_what_is_left_of_the_deadline(tmp_path):
         assert not any(path.endswith("/8/query") for path in feed.paths)
     assert len(records) == 9 and shapes is None
     assert str(error) == "no time left for them within the 10 s deadline"
+
+
+def test_areas_kept_from_before_never_undo_another_scrapers_newer_areas(tmp_path):
+    """Two scrapers, one branch: A reads all three areas and pushes; B's layer 8 fails, so it keeps
+    the file it had (one area). B's push loses the race, and its outages go on top of A's commit
+    with A's areas, not with its own stale file."""
+    seed = make_repo(tmp_path / "seed")
+    with serve_feed(server()) as feed:
+        feed.layers[8] = good_rows()[:1]
+        assert scrape(feed, seed).exit_code == 0
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(seed), str(remote))
+    a, b = clone(remote, tmp_path / "a"), clone(remote, tmp_path / "b")
+
+    def push(feed, checkout):
+        return run_scraper("--output", str(checkout / OUTAGES), "--areas", str(checkout / AREAS), "--url",
+                           feed.root_url, "--push")
+
+    with serve_feed(server()) as feed:
+        feed.layers[4] = outage_rows(customers=1000)
+        assert push(feed, a).exit_code == 0
+        feed.layers[4] = outage_rows(customers=2000)
+        feed.layer_faults[8] = Reply(502, HTML_PAGE, "text/html")
+        raced = push(feed, b)
+    assert raced.exit_code == 0, raced.output
+    assert "made again on top of another scraper's push" in raced.stdout
+    areas = json.loads(git(remote, "show", f"main:{AREAS}"))["features"]
+    assert sorted(f["properties"]["OUTAGE_ID"] for f in areas) == [101, 102, 103]
+    outages = json.loads(git(remote, "show", f"main:{OUTAGES}"))
+    assert sorted(r["EST_CUSTOMERS"] for r in outages if r.get("OUTAGE_ID")) == [2101, 2102, 2103]

@@ -262,3 +262,58 @@ def test_a_loop_ends_on_its_last_heartbeat_mark_and_fails_if_no_round_succeeded(
     assert marks == [1010, 1020, 1030, 1040, 1050]
     assert result.exit_code == 1
     assert result.summary.startswith("done; every round failed: 5 rounds, 0 succeeded, 5 failed")
+
+
+AREAS_V1 = b'{"type": "FeatureCollection", "features": [\n]}\n'
+AREAS_V2 = (b'{"type": "FeatureCollection", "features": [\n{"type": "Feature", "properties": {"OUTAGE_ID": 1}, '
+            b'"geometry": {"type": "Point", "coordinates": [1, 2]}}\n]}\n')
+
+
+def test_areas_kept_after_a_failed_fetch_do_not_undo_newer_ones_in_a_push_race(tmp_path):
+    remote = make_remote(tmp_path, {"outages.json": render_records(records(1)), "outage-areas.geojson": AREAS_V1})
+    a, b = clone(remote, tmp_path / "a"), clone(remote, tmp_path / "b")
+    (a / "outage-areas.geojson").write_bytes(AREAS_V2)
+    sa = Snapshot(pge.ARCGIS, a / "outages.json", records(2), Stamp(T), a / "outage-areas.geojson", AREAS_V2)
+    (a / "outages.json").write_bytes(render_records(records(2)))
+    push_snapshot(sa, BOT, "origin", 3, record_snapshot(sa, BOT))
+    # B's layer 8 failed: its areas file is the one it had, which it does not hand over to write again.
+    sb = snapshot(b, records(3), T + 5)
+    sb = Snapshot(pge.ARCGIS, sb.output, sb.records, sb.stamp, b / "outage-areas.geojson", None,
+                  "Areas: layer 8 failed: timed out; kept the last good version.")
+    recorded = push_snapshot(sb, BOT, "origin", 3, record_snapshot(sb, BOT))
+    assert recorded.sha == git(remote, "rev-parse", "main").strip()
+    assert git(remote, "show", "main:outage-areas.geojson").encode() == AREAS_V2
+    assert json.loads(git(remote, "show", "main:outages.json"))[0]["EST_CUSTOMERS"] == 3
+
+
+def test_a_snapshot_a_failed_push_left_behind_never_wedges_the_next_rounds(tmp_path):
+    remote = make_remote(tmp_path, {"outages.json": render_records(records(1))})
+    a, b = clone(remote, tmp_path / "a"), clone(remote, tmp_path / "b")
+    # B's round at T commits, and its push fails (the network): the commit stays local.
+    record_snapshot(snapshot(b, records(2), T), BOT)
+    # A pushes its round at T + 5, which changes the same file.
+    sa = snapshot(a, records(3), T + 5)
+    push_snapshot(sa, BOT, "origin", 3, record_snapshot(sa, BOT))
+    # B's next rounds all go out, on top of A's, and B's stale snapshot is not replayed over A's.
+    for k in (1, 2, 3):
+        sb = snapshot(b, records(4, k), T + 600 * k)
+        recorded = push_snapshot(sb, BOT, "origin", 3, record_snapshot(sb, BOT))
+        assert recorded.sha == git(remote, "rev-parse", "main").strip()
+    fetched = [parse_time(t) for t in git(remote, "log", "--format=%(trailers:key=Fetched-At,valueonly)",
+                                          "main").split()]
+    assert fetched == [T + 1800, T + 1200, T + 600, T + 5]
+    assert git(b, "status", "--porcelain") == ""
+
+
+def test_a_persons_local_commit_is_rebased_not_dropped(tmp_path):
+    remote = make_remote(tmp_path, {"outages.json": render_records(records(1))})
+    a, b = clone(remote, tmp_path / "a"), clone(remote, tmp_path / "b")
+    (b / "NOTES.md").write_text("a person's note\n")
+    git(b, "add", "NOTES.md")
+    git(b, "commit", "--quiet", "-m", "Notes")
+    sa = snapshot(a, records(3), T)
+    push_snapshot(sa, BOT, "origin", 3, record_snapshot(sa, BOT))
+    sb = snapshot(b, records(4), T + 600)
+    push_snapshot(sb, BOT, "origin", 3, record_snapshot(sb, BOT))
+    assert git(remote, "log", "--format=%s", "main").splitlines()[1] == "Notes"
+    assert git(remote, "show", "main:NOTES.md") == "a person's note\n"

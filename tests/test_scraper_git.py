@@ -418,3 +418,17 @@ def test_skip_ci_puts_the_marker_right_after_the_summary(tmp_path, skip_ci):
         assert message.index("[skip ci]") < 250  # all CircleCI reads of a message
     else:
         assert "[skip ci]" not in message
+
+
+def test_an_unchanged_round_with_nothing_to_push_asks_no_remote(tmp_path):
+    remote = make_remote(tmp_path, {"README.md": b"x\n"})
+    checkout = clone(remote, tmp_path / "checkout")
+    output = checkout / "outages.json"
+    with serve_feed() as feed:
+        first = run_scraper("--output", str(output), "--url", feed.url, "--push")
+        assert first.exit_code == 0, first.output
+        # The remote is gone: a round that has nothing new must not need it.
+        remote.rename(tmp_path / "gone.git")
+        again = run_scraper("--output", str(output), "--url", feed.url, "--push")
+    assert again.exit_code == 0, again.output
+    assert again.stdout.endswith("; unchanged; nothing to commit; nothing to push\n")
