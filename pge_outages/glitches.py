@@ -115,19 +115,20 @@ class Snapshot:
     """One snapshot row, kept in memory while its flag, class or weight may still change.
 
     `earliest_change` is the earliest time the feed gives a change this snapshot
-    first shows, of those after the snapshot before (None: no dated change);
-    `watched_since` and `scrape_interval` come from the scraper's trailers.
+    first shows, of those after the trustworthy snapshot before (None: no dated
+    change); `gap_seconds` the time since that snapshot, the gap `gap_class`
+    classes; `watched_since` and `scrape_interval` come from the scraper's trailers.
     """
 
     __slots__ = ("id", "hash", "when", "title", "outage_count", "customers_affected",
                  "ignored_records", "suspect", "seconds_since_previous",
                  "trusted_minutes", "trusted_minutes_cum", "gap_class", "earliest_change",
-                 "watched_since", "scrape_interval")
+                 "watched_since", "scrape_interval", "gap_seconds")
 
     def __init__(self, id, hash, when, title, outage_count, customers_affected,
                  ignored_records=0, suspect=None, seconds_since_previous=None,
                  trusted_minutes=0.0, trusted_minutes_cum=0.0, gap_class=None, earliest_change=None,
-                 watched_since=None, scrape_interval=None):
+                 watched_since=None, scrape_interval=None, gap_seconds=None):
         self.id = id
         self.hash = hash
         self.when = when
@@ -143,6 +144,7 @@ class Snapshot:
         self.earliest_change = earliest_change
         self.watched_since = watched_since
         self.scrape_interval = scrape_interval
+        self.gap_seconds = gap_seconds
 
     def row(self) -> tuple:
         return tuple(getattr(self, name) for name in self.__slots__)
@@ -250,8 +252,13 @@ class SnapshotTail:
                 return row
         return None
 
-    def add(self, snapshot: Snapshot, capped_feed: bool = True, stale: int = 0) -> None:
-        """Flag a new snapshot, revise the one before it, and weigh the tail again."""
+    def add(self, snapshot: Snapshot, capped_feed: bool = True, stale: int = 0,
+            updates: list[int] | None = None) -> None:
+        """Flag a new snapshot, revise the one before it, and weigh the tail again.
+
+        `updates` are the feed's times of the changes the snapshot first shows: the
+        earliest after the trustworthy snapshot before it is its evidence.
+        """
         rows = self.rows
         if rows:
             previous = rows[-1]
@@ -260,6 +267,8 @@ class SnapshotTail:
                 reference = self._trusted_before(len(rows) - 1)
                 if reference is None or not drop_confirmed(snapshot.outage_count, reference.outage_count):
                     previous.suspect = None
+        before = self._trusted_before(len(rows))
+        snapshot.earliest_change = earliest_change(updates or [], snapshot.when, before.when if before else None)
         rows.append(snapshot)
         reference = self._trusted_before(len(rows) - 1)
         snapshot.suspect = suspect_reason(
@@ -273,9 +282,10 @@ class SnapshotTail:
         for row in self.rows:
             row.trusted_minutes = 0.0
             if row.suspect is not None:
-                row.gap_class = None
+                row.gap_class = row.gap_seconds = None
         for row, following in pairwise(trusted):
             following.gap_class, seconds = classify_gap(row, following, self._looks_between(row.when, following.when))
+            following.gap_seconds = following.when - row.when
             row.trusted_minutes = seconds / 60
         self._weigh_from(self.rows)
 
@@ -324,11 +334,9 @@ def coverage_hours(conn: sqlite3.Connection, first_snapshot: int = 1, since: int
     """
     hours = dict.fromkeys(GAP_CLASSES, 0.0)
     for gap_class, seconds in conn.execute(
-        """select s.gap_class, total(s.[when] - (
-            select p.[when] from snapshots p where p.id < s.id and p.suspect is null order by p.id desc limit 1))
-        from snapshots s
-        where s.id >= ? and s.[when] > ? and s.gap_class is not null
-        group by s.gap_class""",
+        """select gap_class, total(gap_seconds) from snapshots
+        where id >= ? and [when] > ? and gap_class is not null
+        group by gap_class""",
         (first_snapshot, since if since is not None else -(2**62)),
     ):
         hours[gap_class] = seconds / 3600

@@ -80,6 +80,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
     earliest_change INTEGER,
     watched_since INTEGER,
     scrape_interval INTEGER,
+    gap_seconds INTEGER,
     bucket INTEGER GENERATED ALWAYS AS (id / {BUCKET}) VIRTUAL
 );
 CREATE TABLE IF NOT EXISTS liveness_marks (
@@ -306,7 +307,7 @@ def _upgrade(conn: sqlite3.Connection) -> None:
 
 # Added to snapshots by schema 5: the gap's class and what decides it.
 GAP_COLUMNS = {"gap_class": "TEXT", "earliest_change": "INTEGER", "watched_since": "INTEGER",
-               "scrape_interval": "INTEGER"}
+               "scrape_interval": "INTEGER", "gap_seconds": "INTEGER"}
 
 # A version `v` seen in some snapshot that is not a replay: a replay's runs stand alone,
 # one snapshot each, so a version with a run starting elsewhere was seen live.

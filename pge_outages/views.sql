@@ -52,10 +52,10 @@ WHERE snapshot = (SELECT max(id) FROM snapshots);
 -- outage missing only from suspect snapshots is one continuous outage. When the
 -- outage began or ended inside a gap the scraper was blind to, or inside one
 -- over 30 minutes long with no evidence either way (snapshots.gap_class 'blind',
--- or 'unknown' and seconds_since_previous > 1800: the gap before its first
--- snapshot, or before the first trustworthy snapshot after its last), its
--- duration is uncertain: possible_duration_hours is NULL and the bounds say how
--- long it may have lasted.
+-- or 'unknown' and gap_seconds > 1800: the gap that ends at the first trustworthy
+-- snapshot from its first on, or at the first trustworthy snapshot after its
+-- last), its duration is uncertain: possible_duration_hours is NULL and the
+-- bounds say how long it may have lasted.
 CREATE VIEW outages_expanded AS
 SELECT
     o.id AS outage,
@@ -63,15 +63,15 @@ SELECT
     last.title AS latest,
     o.snapshot_count AS num_snapshots,
     CASE WHEN NOT (
-        coalesce(first.gap_class = 'blind' OR first.gap_class = 'unknown' AND first.seconds_since_previous > 1800, 0)
-        OR coalesce(ended.gap_class = 'blind' OR ended.gap_class = 'unknown' AND ended.seconds_since_previous > 1800, 0)
+        coalesce(began.gap_class = 'blind' OR began.gap_class = 'unknown' AND began.gap_seconds > 1800, 0)
+        OR coalesce(ended.gap_class = 'blind' OR ended.gap_class = 'unknown' AND ended.gap_seconds > 1800, 0)
     ) THEN round((last.[when] - first.[when]) / 3600.0, 2) END AS possible_duration_hours,
     o.last_snapshot < (SELECT max(id) FROM snapshots WHERE suspect IS NULL) AS probably_ended,
     o.min_estCustAffected,
     o.max_estCustAffected,
     round(o.customer_minutes) AS customer_minutes,
-    coalesce(first.gap_class = 'blind' OR first.gap_class = 'unknown' AND first.seconds_since_previous > 1800, 0)
-        OR coalesce(ended.gap_class = 'blind' OR ended.gap_class = 'unknown' AND ended.seconds_since_previous > 1800, 0)
+    coalesce(began.gap_class = 'blind' OR began.gap_class = 'unknown' AND began.gap_seconds > 1800, 0)
+        OR coalesce(ended.gap_class = 'blind' OR ended.gap_class = 'unknown' AND ended.gap_seconds > 1800, 0)
         AS duration_uncertain,
     round((last.[when] - first.[when]) / 3600.0, 2) AS duration_hours_min,
     round((coalesce(after.[when], last.[when]) - coalesce(before.[when], first.[when])) / 3600.0, 2)
@@ -87,6 +87,9 @@ JOIN snapshots first ON first.id = o.first_snapshot
 JOIN snapshots last ON last.id = o.last_snapshot
 LEFT JOIN snapshots before ON before.id = o.first_snapshot - 1
 LEFT JOIN snapshots after ON after.id = o.last_snapshot + 1
+LEFT JOIN snapshots began ON began.id = (
+    SELECT n.id FROM snapshots n WHERE n.id >= o.first_snapshot AND n.suspect IS NULL ORDER BY n.id LIMIT 1
+)
 LEFT JOIN snapshots ended ON ended.id = (
     SELECT n.id FROM snapshots n WHERE n.id > o.last_snapshot AND n.suspect IS NULL ORDER BY n.id LIMIT 1
 );
@@ -100,7 +103,7 @@ SELECT
     previous.title AS gap_start,
     s.id AS after_snapshot,
     s.title AS gap_end,
-    round((s.[when] - previous.[when]) / 3600.0, 2) AS gap_hours,
+    round(s.gap_seconds / 3600.0, 2) AS gap_hours,
     s.gap_class
 FROM snapshots s
 JOIN snapshots previous ON previous.id = (
@@ -112,21 +115,12 @@ WHERE s.gap_class IN ('blind', 'unknown');
 CREATE VIEW coverage_by_day AS
 SELECT
     day,
-    round(total(CASE WHEN gap_class = 'watched' THEN seconds END) / 3600.0, 2) AS watched_hours,
-    round(total(CASE WHEN gap_class = 'quiet' THEN seconds END) / 3600.0, 2) AS quiet_hours,
-    round(total(CASE WHEN gap_class = 'blind' THEN seconds END) / 3600.0, 2) AS blind_hours,
-    round(total(CASE WHEN gap_class = 'unknown' THEN seconds END) / 3600.0, 2) AS unknown_hours,
+    round(total(CASE WHEN gap_class = 'watched' THEN gap_seconds END) / 3600.0, 2) AS watched_hours,
+    round(total(CASE WHEN gap_class = 'quiet' THEN gap_seconds END) / 3600.0, 2) AS quiet_hours,
+    round(total(CASE WHEN gap_class = 'blind' THEN gap_seconds END) / 3600.0, 2) AS blind_hours,
+    round(total(CASE WHEN gap_class = 'unknown' THEN gap_seconds END) / 3600.0, 2) AS unknown_hours,
     count(*) AS snapshots
-FROM (
-    SELECT
-        date(s.[when], 'unixepoch') AS day,
-        s.gap_class,
-        s.[when] - (
-            SELECT p.[when] FROM snapshots p WHERE p.id < s.id AND p.suspect IS NULL ORDER BY p.id DESC LIMIT 1
-        ) AS seconds
-    FROM snapshots s
-    WHERE s.gap_class IS NOT NULL
-)
+FROM (SELECT date([when], 'unixepoch') AS day, gap_class, gap_seconds FROM snapshots WHERE gap_class IS NOT NULL)
 GROUP BY day;
 
 -- One row for every outage area in every snapshot it was in, like outage_snapshots:

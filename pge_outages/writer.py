@@ -367,11 +367,10 @@ class SnapshotWriter:
             self.active = current
             self.active_bodies = current_bodies
         capped_feed = bool(bodies) and b'OUTAGE_ID"' in bodies[0]  # either ArcGIS layer
-        before = self.tail.rows[-1].when if self.tail.rows and not replay else None
         snapshot = Snapshot(sid, hash, when, title, len(current), customers, ignored,
-                            earliest_change=earliest_change(self.updates, when, before),
                             watched_since=watched_since, scrape_interval=interval)
-        self.tail.add(snapshot, capped_feed, stale)
+        # What a replay shows is no evidence of when anything changed.
+        self.tail.add(snapshot, capped_feed, stale, [] if replay else self.updates)
         self.pending += 1 + len(parsed) // 16
         return sid
 
@@ -616,10 +615,12 @@ def classify_stored(conn: sqlite3.Connection, versions: dict[str, tuple], marks:
                 select 1 from version_runs q where q.version = r.version and q.first_snapshot < r.first_snapshot)
             and v.lastUpdateTime > coalesce((
                 select p.lastUpdateTime from outage_versions p where p.outage = v.outage and p.id < v.id
+                and exists (select 1 from version_runs pr join snapshots ps on ps.id = pr.first_snapshot
+                    where pr.version = p.id and ps.suspect is not 'replay')
                 order by p.id desc limit 1), -1)"""
     ):
         updates.setdefault(sid, []).append(updated)
-    previous = None
+    previous = trusted = None
     for row in rows:
         trailers = versions.get(row.hash)
         if trailers is not None:
@@ -627,9 +628,13 @@ def classify_stored(conn: sqlite3.Connection, versions: dict[str, tuple], marks:
             row.title = datetime.fromtimestamp(row.when, UTC).isoformat()
         if previous is not None:
             row.seconds_since_previous = row.when - previous.when
-            row.earliest_change = None if row.suspect == "replay" else earliest_change(
-                updates.get(row.id, []), row.when, previous.when)
+        # As the writer: after the trustworthy snapshot before (flags before a snapshot
+        # are final once it is added), and no evidence from a replay.
+        row.earliest_change = None if row.suspect == "replay" else earliest_change(
+            updates.get(row.id, []), row.when, trusted.when if trusted is not None else None)
         previous = row
+        if row.suspect is None:
+            trusted = row
     tail = SnapshotTail(rows, 0.0, [Look(when, since) for _, when, since, _ in marks])
     tail._weigh()
     tail._settle()

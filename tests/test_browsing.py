@@ -561,3 +561,35 @@ async def test_customers_over_time_thins_a_month_and_keeps_its_peak(legacy_bundl
     conn.close()
     assert count > 1000 >= len(rows) > 500
     assert max(r["customers_affected"] for r in rows) == peak
+
+
+def test_customers_over_time_thinned_reports_each_stretchs_peak_and_its_bands(tmp_path):
+    """2,000 snapshots thinned to 1,000 points: each point is its stretch's peak snapshot, whole."""
+    import random
+
+    from pge_outages.schema import connect, create_schema
+
+    conn = connect(tmp_path / "outages.db")
+    create_schema(conn)
+    rng = random.Random(1)
+    conn.executemany(
+        "insert into snapshots (id, hash, [when], title, outage_count, customers_affected, gap_class, gap_seconds) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(n, f"h{n}", 1_700_000_000 + n * 600, f"t{n}", n % 7, rng.randint(0, 1000),
+          "blind" if n == 1500 else "watched", 600) for n in range(1, 2001)])
+    cursor = conn.execute(METADATA_DICT["databases"]["outages"]["queries"]["customers_over_time"]["sql"],
+                          {"from": "", "to": ""})
+    names = [d[0] for d in cursor.description]
+    points = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    assert len(points) == 1000
+    for point in points:
+        stored = conn.execute("select title, customers_affected, outage_count, [when] from snapshots where id = ?",
+                              (point["snapshot"],)).fetchone()
+        assert stored == (point["time"], point["customers_affected"], point["outage_count"], point["when"])
+        first = point["snapshot"] - (point["snapshot"] - 1) % 2  # stretches of two: 1-2, 3-4, ...
+        stretch = conn.execute("select max(customers_affected) from snapshots where id between ? and ?",
+                               (first, first + 1)).fetchone()[0]
+        assert point["customers_affected"] == stretch
+    banded = [p for p in points if p["unseen"]]
+    assert [(p["unseen_from"], p["unseen_to"], p["unseen"]) for p in banded] == [
+        (1_700_000_000 + 1499 * 600, 1_700_000_000 + 1500 * 600, 2)]

@@ -17,7 +17,7 @@ from pge_outages.writer import REUSE_BASE
 # Each fact, its value in the code, and the ways the SQL and the docs write it.
 FACTS = {
     "bucket": (BUCKET, [r"\b(?:id|snapshot|first_snapshot) / (\d+)\b(?!\.)", r"\bbuckets? of (\d+) snapshots"]),
-    "gap in seconds": (GAP_SECONDS, [r"seconds_since_previous > (\d+)\b(?! \*)"]),
+    "gap in seconds": (GAP_SECONDS, [r"gap_seconds > (\d+)\b(?! \*)"]),
     "gap in minutes": (GAP_SECONDS // 60, [r"\b(?:more than|over) (\d+) minutes(?! before)",
                                            r"\bat most (\d+) when unknown", r"\bfor over (\d+)\s+minutes"]),
     "watched in minutes": (WATCHED_SECONDS // 60, [r"\b(\d+) minutes or less"]),
@@ -57,7 +57,7 @@ def test_the_copies_agree_with_the_code(name):
 
 @pytest.mark.parametrize(("fact", "old", "new", "number"), [
     ("bucket", "o.snapshot / 64", "o.snapshot / 32", 32),
-    ("gap in seconds", "seconds_since_previous > 1800", "seconds_since_previous > 3600", 3600),
+    ("gap in seconds", "began.gap_seconds > 1800", "began.gap_seconds > 3600", 3600),
     ("gap in minutes", "over 30 minutes long", "over 60 minutes long", 60),
 ])
 def test_a_copy_that_disagrees_is_caught(fact, old, new, number):

@@ -206,7 +206,7 @@ def downgrade_to_schema_4(db: Path) -> None:
         conn.execute(f"drop view [{view}]")
     conn.execute("delete from _meta where key = 'views_sql'")
     conn.execute("drop index snapshots_not_seen")
-    for column in ("gap_class", "earliest_change", "watched_since", "scrape_interval"):
+    for column in ("gap_class", "earliest_change", "watched_since", "scrape_interval", "gap_seconds"):
         conn.execute(f"alter table snapshots drop column {column}")
     conn.execute("drop table liveness_marks")
     conn.execute("create index snapshots_gaps on snapshots(id) where seconds_since_previous > 1800")
@@ -252,3 +252,44 @@ def test_a_schema_4_database_gains_the_classes_in_place(tmp_path, feed, trailers
     downgrade_to_schema_4(middle)
     build_database(scraped.repo, middle)
     assert dump(middle) == dump(clean)
+
+
+def legacy_outages(changed_at: int | None = None, base: int = 1_700_000_000) -> list[dict]:
+    """25 legacy-feed outages last updated before `base`; with changed_at, the first one changed then."""
+    records = [{"outageNumber": str(700000 + n), "outageStartTime": str(base - 5000), "estCustAffected": "10",
+                "lastUpdateTime": str(base - 100), "regionName": "Fresno", "latitude": "36.8",
+                "longitude": "-119.7"} for n in range(25)]
+    if changed_at:
+        records[0].update(estCustAffected="500", lastUpdateTime=str(changed_at))
+    return records
+
+
+def build_versions(tmp_path, name, versions, times) -> sqlite3.Connection:
+    from helpers import make_repo
+
+    repo = make_repo(tmp_path / name, versions, times=times)
+    build_database(repo, tmp_path / f"{name}.db")
+    return sqlite3.connect(tmp_path / f"{name}.db")
+
+
+def test_a_glitch_inside_a_gap_hides_no_evidence(tmp_path):
+    """A change made an hour into a three-hour gap is seen late, glitch of the feed or not."""
+    t = 1_700_000_000
+    plain = build_versions(tmp_path, "plain", [legacy_outages(), legacy_outages(t + 3600)], [t, t + 3 * 3600])
+    glitch = build_versions(tmp_path, "glitch", [legacy_outages(), [], legacy_outages(t + 3600)],
+                            [t, t + 3 * 3600 - 600, t + 3 * 3600])
+    query = "select gap_class, gap_seconds, earliest_change from snapshots where suspect is null order by id"
+    assert plain.execute(query).fetchall() == glitch.execute(query).fetchall() == [
+        (None, None, None), ("blind", 3 * 3600, t + 3600)]
+    assert glitch.execute("select suspect, gap_class from snapshots where id = 2").fetchone() == ("empty", None)
+
+
+def test_an_unknown_gap_with_a_glitch_inside_still_makes_a_life_uncertain(tmp_path):
+    t = 1_700_000_000
+    new = {"outageNumber": "800000", "outageStartTime": str(t + 5000), "estCustAffected": "7",
+           "regionName": "Fresno", "latitude": "36.8", "longitude": "-119.7"}  # no lastUpdateTime: no evidence
+    conn = build_versions(tmp_path, "g", [legacy_outages(), [], legacy_outages() + [new]],
+                          [t, t + 3 * 3600 - 600, t + 3 * 3600])
+    assert conn.execute("select gap_class, gap_hours from coverage_gaps").fetchall() == [("unknown", 3.0)]
+    assert conn.execute("select possible_duration_hours, duration_uncertain from outages_expanded "
+                        "where outage = 800000").fetchone() == (None, 1)

@@ -150,8 +150,9 @@ def test_the_home_page_covers_the_last_30_days_of_a_longer_history(tmp_path):
     start = 1_700_000_000
     for n in range(40 * 24 + 1):
         gap_class = None if n == 0 else ("blind" if n > 30 * 24 else "quiet")
-        conn.execute("insert into snapshots (id, hash, [when], title, outage_count, customers_affected, gap_class) "
-                     "values (?, ?, ?, 't', 0, 0, ?)", (n + 1, f"h{n}", start + n * 3600, gap_class))
+        conn.execute("insert into snapshots (id, hash, [when], title, outage_count, customers_affected, gap_class, "
+                     "gap_seconds) values (?, ?, ?, 't', 0, 0, ?, ?)",
+                     (n + 1, f"h{n}", start + n * 3600, gap_class, 3600 if n else None))
     conn.close()
     found = read_recent_coverage(sqlite3.connect(tmp_path / "outages.db"))
     assert found["period"] == "the 30 days"
