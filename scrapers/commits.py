@@ -233,8 +233,9 @@ def liveness_due(last_look: int | None, window_start: int | None) -> bool:
 
 
 def last_fetched_at(repo: Path, depth: int = 100) -> int | None:
-    """When the scraper last recorded a look at the feed on this branch: the newest Fetched-At trailer
-    among the last `depth` first-parent commits; None when there is none (a history from before trailers).
+    """When the scraper last recorded a look at the feed on this branch: the Fetched-At of the most
+    recent of the last `depth` first-parent commits that has one; None when none has (a history from
+    before trailers). Snapshots only go on top of older ones (record_snapshot), so it is the newest.
 
     Example: last_fetched_at(Path("history")) == 1771529224
     A commit without the trailer (a person's, or an older scraper's) says nothing of when the feed was read.
