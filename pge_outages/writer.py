@@ -641,6 +641,12 @@ def classify_stored(conn: sqlite3.Connection, versions: dict[str, tuple], marks:
     settled = tail.settled_before
     last = rows[-1].id
     conn.executemany(_UPSERT_SNAPSHOT, [row.row() for row in rows])
+    for table in ("skipped_versions", "skipped_areas"):
+        conn.executemany(
+            f"update {table} set [when] = ?, title = ? where hash = ?",
+            [(fetched, datetime.fromtimestamp(fetched, UTC).isoformat(), hash)
+             for hash, (fetched, _, _) in versions.items()],
+        )
     conn.executemany("insert or replace into liveness_marks values (?, ?, ?, ?)", marks)
     conn.execute("update outages set customer_minutes_settled = 0, customer_minutes = 0")
     conn.execute(

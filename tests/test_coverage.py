@@ -13,9 +13,10 @@ customer-minutes the builder counts must equal the truth within one interval's.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -212,6 +213,7 @@ def downgrade_to_schema_4(db: Path) -> None:
     conn.execute("create index snapshots_gaps on snapshots(id) where seconds_since_previous > 1800")
     # Weighed as that builder did: every gap counted, at most 30 minutes.
     conn.execute("update snapshots set trusted_minutes = 0, trusted_minutes_cum = 0")
+    conn.execute("update skipped_versions set [when] = [when] + 7200, title = 'the commit time'")
     conn.execute("update outages set customer_minutes = 0, customer_minutes_settled = 0")
     conn.execute("update _meta set value = '4' where key = 'schema_version'")
     conn.commit()
@@ -225,6 +227,7 @@ def dump(db: Path) -> dict[str, list]:
         "snapshots": f"select {columns} from snapshots order by id",
         "outages": "select * from outages order by id",
         "liveness_marks": "select * from liveness_marks order by hash",
+        "skipped_versions": "select * from skipped_versions order by hash",
         "settled": "select value from _meta where key = 'minutes_settled_before'",
     }
     found = {name: conn.execute(sql).fetchall() for name, sql in tables.items()}
@@ -236,8 +239,15 @@ def dump(db: Path) -> dict[str, list]:
 def test_a_schema_4_database_gains_the_classes_in_place(tmp_path, feed, trailers):
     looked = [t for t in range(160) if t not in range(60, 80) and (trailers or t % 4 == 0)]
     scraped = scrape(tmp_path / "history", feed, looked, loop=trailers, trailers=trailers)
+    # A broken version, pushed late: a skipped version is timed by its trailer too.
+    broken = feed.times[159] + 600
+    (scraped.repo / "outages.json").write_text("<html>502</html>\n")
+    subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "-am",
+                    f"A broken answer\n\nFetched-At: {datetime.fromtimestamp(broken, UTC):%Y-%m-%dT%H:%M:%SZ}"],
+                   cwd=scraped.repo, check=True, env={**os.environ, "GIT_COMMITTER_DATE": f"{broken + 7200} +0000"})
     clean = tmp_path / "clean.db"
     build_database(scraped.repo, clean)
+    assert sqlite3.connect(clean).execute("select [when] from skipped_versions").fetchall() == [(broken,)]
     # Upgraded with nothing new to read: the same as a clean build.
     old = tmp_path / "old.db"
     old.write_bytes(clean.read_bytes())
