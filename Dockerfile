@@ -14,7 +14,7 @@ RUN apt-get update \
     && useradd --system --create-home --home-dir /home/datasette datasette
 
 WORKDIR /app
-COPY pyproject.toml README.md LICENSE build_database.py metadata.yml ./
+COPY pyproject.toml README.md LICENSE build_database.py views.sql metadata.yml ./
 COPY pge_outages/ pge_outages/
 COPY scrapers/ scrapers/
 COPY deploy/ deploy/

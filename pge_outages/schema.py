@@ -25,7 +25,9 @@ UPGRADABLE = ("2", "3", "4")
 # views.sql joins runs to snapshots on `bucket = snapshot / 64`, and metadata.yml
 # says 64: tests/test_constants.py fails when a copy differs from this.
 BUCKET = 64
-# The views, defined in one place: views.sql, a file of the package.
+# The views, defined in one place: views.sql at the top of the repository, where the card puts
+# it and anyone can run it with sqlite3; the package's views.sql is a link to it, so the wheel
+# carries its content.
 VIEWS_SQL = resources.files(__package__) / "views.sql"
 
 # Long, repetitive texts are stored once in a lookup table of their own.

@@ -56,6 +56,9 @@ def test_the_wheel_carries_the_views_templates_and_scripts(wheel):
                  "pge_outages/writer.py", "scrapers/pge.py"):
         assert name in names, name
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    # The views have one source, views.sql at the top, which the package's file links to.
+    assert (ROOT / "pge_outages" / "views.sql").resolve() == (ROOT / "views.sql").resolve()
+    assert zipfile.ZipFile(wheel).read("pge_outages/views.sql") == (ROOT / "views.sql").read_bytes()
     # No stray top-level module, no data files outside the packages.
     assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {"pge_outages", "scrapers"}
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()

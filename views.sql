@@ -1,0 +1,155 @@
+-- The views of the database: the one place they are defined.
+-- version_runs and area_runs are split into buckets of 64 snapshots (pge_outages/schema.py, BUCKET),
+-- so one snapshot's outages, or areas, are one range of one index. They join snapshots on
+-- snapshots.bucket (id / 64, indexed with id), an equality the planner can use both ways:
+-- from a snapshot to its runs, and from a run (found by region, cause or outage) to its snapshots.
+-- Causes and regions are joined, so a question can start from a name (by their unique index);
+-- crew statuses and device lists are read by a subquery, only when a query asks for them: SQLite
+-- omits an unused LEFT JOIN, but not from an aggregate query (count, sum ... group by), which
+-- would pay a lookup per row for each one.
+
+CREATE VIEW outage_snapshots AS
+SELECT
+    v.outage AS outage,
+    s.id AS snapshot,
+    v.estCustAffected,
+    v.latitude,
+    v.longitude,
+    causes.name AS cause,
+    (SELECT name FROM crew_statuses WHERE id = v.crewCurrentStatus) AS crewCurrentStatus,
+    regions.name AS regionName,
+    v.outageStartTime,
+    v.lastUpdateTime,
+    v.currentEtor,
+    v.autoEtor,
+    v.crewEta,
+    v.hazardFlag,
+    v.outageExtent,
+    v.outageDeviceId,
+    v.outageCircuitId,
+    v.county,
+    v.zip,
+    v.deviceCount,
+    v.spid,
+    v.ftsFlag,
+    v.layers,
+    (SELECT name FROM device_lists WHERE id = v.outageDevices) AS outageDevices,
+    v.extra,
+    v.id AS version
+FROM snapshots s
+JOIN version_runs r
+    ON r.bucket = s.bucket AND r.first_snapshot <= s.id AND r.last_snapshot >= s.id
+JOIN outage_versions v ON v.id = r.version
+LEFT JOIN causes ON causes.id = v.cause
+LEFT JOIN regions ON regions.id = v.regionName;
+
+CREATE VIEW most_recent_snapshot AS
+SELECT *
+FROM outage_snapshots
+WHERE snapshot = (SELECT max(id) FROM snapshots);
+
+-- Durations and "probably ended" skip suspect snapshots (snapshots.suspect): an
+-- outage missing only from suspect snapshots is one continuous outage. When the
+-- outage began or ended inside a gap the scraper was blind to, or inside one
+-- over 30 minutes long with no evidence either way (snapshots.gap_class 'blind',
+-- or 'unknown' and gap_seconds > 1800: the gap that ends at the first trustworthy
+-- snapshot from its first on, or at the first trustworthy snapshot after its
+-- last), its duration is uncertain: possible_duration_hours is NULL and the
+-- bounds say how long it may have lasted.
+CREATE VIEW outages_expanded AS
+SELECT
+    o.id AS outage,
+    first.title AS earliest,
+    last.title AS latest,
+    o.snapshot_count AS num_snapshots,
+    CASE WHEN NOT (
+        coalesce(began.gap_class = 'blind' OR began.gap_class = 'unknown' AND began.gap_seconds > 1800, 0)
+        OR coalesce(ended.gap_class = 'blind' OR ended.gap_class = 'unknown' AND ended.gap_seconds > 1800, 0)
+    ) THEN round((last.[when] - first.[when]) / 3600.0, 2) END AS possible_duration_hours,
+    o.last_snapshot < (SELECT max(id) FROM snapshots WHERE suspect IS NULL) AS probably_ended,
+    o.min_estCustAffected,
+    o.max_estCustAffected,
+    round(o.customer_minutes) AS customer_minutes,
+    coalesce(began.gap_class = 'blind' OR began.gap_class = 'unknown' AND began.gap_seconds > 1800, 0)
+        OR coalesce(ended.gap_class = 'blind' OR ended.gap_class = 'unknown' AND ended.gap_seconds > 1800, 0)
+        AS duration_uncertain,
+    round((last.[when] - first.[when]) / 3600.0, 2) AS duration_hours_min,
+    round((coalesce(after.[when], last.[when]) - coalesce(before.[when], first.[when])) / 3600.0, 2)
+        AS duration_hours_max,
+    o.regionName,
+    o.latitude,
+    o.longitude,
+    o.outageStartTime,
+    o.first_snapshot,
+    o.last_snapshot
+FROM outages o
+JOIN snapshots first ON first.id = o.first_snapshot
+JOIN snapshots last ON last.id = o.last_snapshot
+LEFT JOIN snapshots before ON before.id = o.first_snapshot - 1
+LEFT JOIN snapshots after ON after.id = o.last_snapshot + 1
+LEFT JOIN snapshots began ON began.id = (
+    SELECT n.id FROM snapshots n WHERE n.id >= o.first_snapshot AND n.suspect IS NULL ORDER BY n.id LIMIT 1
+)
+LEFT JOIN snapshots ended ON ended.id = (
+    SELECT n.id FROM snapshots n WHERE n.id > o.last_snapshot AND n.suspect IS NULL ORDER BY n.id LIMIT 1
+);
+
+-- The gaps the scraper did not see: between two trustworthy snapshots, 'blind' where
+-- the feed's own times (or the scraper's trailers) show it missed changes, 'unknown'
+-- where nothing shows either way. Quiet and watched gaps are not gaps in coverage.
+CREATE VIEW coverage_gaps AS
+SELECT
+    previous.id AS before_snapshot,
+    previous.title AS gap_start,
+    s.id AS after_snapshot,
+    s.title AS gap_end,
+    round(s.gap_seconds / 3600.0, 2) AS gap_hours,
+    s.gap_class
+FROM snapshots s
+JOIN snapshots previous ON previous.id = (
+    SELECT max(p.id) FROM snapshots p WHERE p.id < s.id AND p.suspect IS NULL
+)
+WHERE s.gap_class IN ('blind', 'unknown');
+
+-- Hours of each class of gap per day (UTC), a gap counted on the day it ends.
+CREATE VIEW coverage_by_day AS
+SELECT
+    day,
+    round(total(CASE WHEN gap_class = 'watched' THEN gap_seconds END) / 3600.0, 2) AS watched_hours,
+    round(total(CASE WHEN gap_class = 'quiet' THEN gap_seconds END) / 3600.0, 2) AS quiet_hours,
+    round(total(CASE WHEN gap_class = 'blind' THEN gap_seconds END) / 3600.0, 2) AS blind_hours,
+    round(total(CASE WHEN gap_class = 'unknown' THEN gap_seconds END) / 3600.0, 2) AS unknown_hours,
+    count(*) AS snapshots
+FROM (SELECT date([when], 'unixepoch') AS day, gap_class, gap_seconds FROM snapshots WHERE gap_class IS NOT NULL)
+GROUP BY day;
+
+-- One row for every outage area in every snapshot it was in, like outage_snapshots:
+-- area_runs are bucketed the same way. Fast for one snapshot or one outage.
+CREATE VIEW area_snapshots AS
+SELECT
+    a.outage AS outage,
+    s.id AS snapshot,
+    a.geometry,
+    a.id AS area
+FROM snapshots s
+JOIN area_runs r
+    ON r.bucket = s.bucket AND r.first_snapshot <= s.id AND r.last_snapshot >= s.id
+JOIN areas a ON a.id = r.area;
+
+-- The outages of the latest snapshot that have an area, with the area as GeoJSON
+-- geometry text (the column name datasette-geojson-map draws). An area whose
+-- outage is not in that snapshot's outage file is left out. CROSS JOIN keeps the
+-- join order: from the snapshot's outages to their areas by index, never from
+-- each area run of a bucket to each version run of it.
+CREATE VIEW most_recent_areas AS
+SELECT
+    o.outage,
+    o.estCustAffected,
+    o.cause,
+    o.crewCurrentStatus,
+    a.geometry
+FROM outage_snapshots o
+CROSS JOIN areas a ON a.outage = o.outage
+CROSS JOIN area_runs r
+    ON r.area = a.id AND r.bucket = o.snapshot / 64 AND r.first_snapshot <= o.snapshot AND r.last_snapshot >= o.snapshot
+WHERE o.snapshot = (SELECT max(id) FROM snapshots);
