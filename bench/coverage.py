@@ -22,7 +22,7 @@ import click
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pge_outages.glitches import GAP_SECONDS, WATCHED_SECONDS, _clock_shift  # noqa: E402
+from pge_outages.glitches import GAP_SECONDS, WATCHED_SECONDS, clock_shift, coverage_hours  # noqa: E402
 
 
 def feed_lag(conn: sqlite3.Connection) -> tuple[int, list[int]]:
@@ -42,7 +42,7 @@ def feed_lag(conn: sqlite3.Connection) -> tuple[int, list[int]]:
         if (version, first - 1) in ends:
             continue
         gap = when[first] - when[first - 1] if first > 1 else None
-        moment = updated_at + (_clock_shift(newest[first], when[first], gap) if gap is not None else 0)
+        moment = updated_at + (clock_shift(newest[first], when[first], gap) if gap is not None else 0)
         before = previous.get(outage)
         previous[outage] = moment
         if gap is None or gap > WATCHED_SECONDS or before is None or moment <= before:
@@ -54,17 +54,13 @@ def feed_lag(conn: sqlite3.Connection) -> tuple[int, list[int]]:
 
 
 def classes(conn: sqlite3.Connection) -> dict:
-    rows = conn.execute(
-        "select id, [when], gap_class, customers_affected from snapshots where suspect is null order by id").fetchall()
-    hours: dict[str, float] = {}
-    over: dict[str, int] = {}
-    old_minutes = 0.0
-    for (_, before, _, customers), (_, after, gap_class, _) in pairwise(rows):
-        gap = after - before
-        hours[gap_class] = hours.get(gap_class, 0.0) + gap / 3600
-        if gap > GAP_SECONDS:
-            over[gap_class] = over.get(gap_class, 0) + 1
-        old_minutes += customers * min(gap, GAP_SECONDS) / 60
+    hours = coverage_hours(conn)
+    over = dict(conn.execute(
+        f"select gap_class, count(*) from snapshots where gap_seconds > {GAP_SECONDS} group by gap_class"))
+    # The rule before classes: each trustworthy snapshot counted for at most 30 minutes.
+    rows = conn.execute("select [when], customers_affected from snapshots where suspect is null order by id").fetchall()
+    old_minutes = sum(customers * min(after - before, GAP_SECONDS) / 60
+                      for (before, customers), (after, _) in pairwise(rows))
     minutes = conn.execute("select total(customer_minutes) from outages").fetchone()[0]
     uncertain = conn.execute("select total(duration_uncertain) from outages_expanded").fetchone()[0]
     old_uncertain = conn.execute(

@@ -34,8 +34,10 @@ WATCHED, QUIET, BLIND, UNKNOWN = "watched", "quiet", "blind", "unknown"
 GAP_CLASSES = (WATCHED, QUIET, BLIND, UNKNOWN)
 # The scraper's interval where its commits do not say (Scrape-Interval): every ten minutes.
 SCRAPE_INTERVAL = 10 * 60
-# A gap this short is watched: one interval, and five minutes of a scheduler's delay.
-WATCHED_SECONDS = SCRAPE_INTERVAL + 5 * 60
+# A scheduler starts a scrape up to this late.
+SCHEDULER_DELAY = 5 * 60
+# A gap this short is watched: one interval, and a scheduler's delay.
+WATCHED_SECONDS = SCRAPE_INTERVAL + SCHEDULER_DELAY
 # How late the feed publishes a change after its own time for it (LAST_UPDATE,
 # lastUpdateTime): measured on the real histories, 99% of changes within 22 to
 # 30 minutes (README, "Quiet or blind").
@@ -93,12 +95,12 @@ def earliest_change(updates: list[int], when: int, previous: int | None) -> int 
     """
     if not updates or previous is None:
         return None
-    shift = _clock_shift(max(updates), when, when - previous)
+    shift = clock_shift(max(updates), when, when - previous)
     after = [t + shift for t in updates if t + shift > previous]
     return min(after) if after else None
 
 
-def _clock_shift(newest: int, when: int, gap: int) -> int:
+def clock_shift(newest: int, when: int, gap: int) -> int:
     age = when - newest
     if age <= gap + FEED_LAG:
         return 0
@@ -174,7 +176,7 @@ def classify_gap(before: Snapshot, after: Snapshot, looks: list[Look]) -> tuple[
     """
     gap = after.when - before.when
     interval = after.scrape_interval or before.scrape_interval or SCRAPE_INTERVAL
-    if gap <= max(WATCHED_SECONDS, interval + 5 * 60):
+    if gap <= interval + SCHEDULER_DELAY:
         return WATCHED, gap
     looked = [*looks, Look(after.when, after.watched_since)]
     if before.watched_since is not None and after.watched_since is not None:
@@ -335,9 +337,9 @@ def coverage_hours(conn: sqlite3.Connection, first_snapshot: int = 1, since: int
     hours = dict.fromkeys(GAP_CLASSES, 0.0)
     for gap_class, seconds in conn.execute(
         """select gap_class, total(gap_seconds) from snapshots
-        where id >= ? and [when] > ? and gap_class is not null
+        where id >= ? and (? is null or [when] > ?) and gap_class is not null
         group by gap_class""",
-        (first_snapshot, since if since is not None else -(2**62)),
+        (first_snapshot, since, since),
     ):
         hours[gap_class] = seconds / 3600
     return hours

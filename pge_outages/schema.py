@@ -64,6 +64,12 @@ def _version_columns() -> str:
     return ",\n    ".join(lines)
 
 
+# Added to snapshots by schema 5: the gap's class and what decides it.
+GAP_COLUMNS = {"gap_class": "TEXT", "earliest_change": "INTEGER", "watched_since": "INTEGER",
+               "scrape_interval": "INTEGER", "gap_seconds": "INTEGER"}
+
+_GAP_LINES = ",\n    ".join(f"{column} {kind}" for column, kind in GAP_COLUMNS.items())
+
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -78,11 +84,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
     seconds_since_previous INTEGER,
     trusted_minutes REAL NOT NULL DEFAULT 0,
     trusted_minutes_cum REAL NOT NULL DEFAULT 0,
-    gap_class TEXT,
-    earliest_change INTEGER,
-    watched_since INTEGER,
-    scrape_interval INTEGER,
-    gap_seconds INTEGER,
+    {_GAP_LINES},
     bucket INTEGER GENERATED ALWAYS AS (id / {BUCKET}) VIRTUAL
 );
 CREATE TABLE IF NOT EXISTS liveness_marks (
@@ -307,22 +309,19 @@ def _upgrade(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
-# Added to snapshots by schema 5: the gap's class and what decides it.
-GAP_COLUMNS = {"gap_class": "TEXT", "earliest_change": "INTEGER", "watched_since": "INTEGER",
-               "scrape_interval": "INTEGER", "gap_seconds": "INTEGER"}
-
-# A version `v` seen in some snapshot that is not a replay: a replay's runs stand alone,
-# one snapshot each, so a version with a run starting elsewhere was seen live.
-LIVE_VERSION = """exists (
-    select 1 from version_runs r join snapshots s on s.id = r.first_snapshot
-    where r.version = v.id and s.suspect is not 'replay'
+def live_version(alias: str) -> str:
+    """SQL true when the version `alias` was seen in some snapshot that is not a replay: a
+    replay's runs stand alone, one snapshot each, so a run starting elsewhere was seen live."""
+    return f"""exists (
+    select 1 from version_runs lr join snapshots ls on ls.id = lr.first_snapshot
+    where lr.version = {alias}.id and ls.suspect is not 'replay'
 )"""
 
 # An outage's first restoration estimate: that of its first version (by id) that has
 # one and was seen live (no replayed snapshot's estimate is a fact).
 _FIRST_ETOR = f"""
 select currentEtor from outage_versions v
-where outage = outages.id and currentEtor is not null and {LIVE_VERSION}
+where outage = outages.id and currentEtor is not null and {live_version('v')}
 order by id limit 1
 """
 

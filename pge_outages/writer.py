@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from .feed import COLUMNS, count_stale, normalise_record, outage_id, parse_record
 from .glitches import COLUMNS as SNAPSHOT_COLUMNS
 from .glitches import REPLAY_AGE, Look, Snapshot, SnapshotTail, earliest_change, is_replay
-from .schema import BUCKET, LIVE_VERSION, LOOKUPS, get_meta, set_meta
+from .schema import BUCKET, LOOKUPS, get_meta, live_version, set_meta
 
 # PG&E reuses outage numbers (its counter restarted around 21 Aug 2025): a
 # number seen again more than REUSE_AFTER seconds after its outage was last
@@ -283,7 +283,7 @@ class SnapshotWriter:
         # What a replayed snapshot showed is no outage's state, and an outage it alone showed none of the history's.
         row = self.conn.execute(
             f"""select id, {columns} from outage_versions v where outage = ?
-            and exists (select 1 from outages where outages.id = ?) and {LIVE_VERSION}
+            and exists (select 1 from outages where outages.id = ?) and {live_version('v')}
             order by id desc limit 1""",
             (outage, outage),
         ).fetchone()
@@ -608,15 +608,14 @@ def classify_stored(conn: sqlite3.Connection, versions: dict[str, tuple], marks:
         return
     updates: dict[int, list[int]] = {}
     for sid, updated in conn.execute(
-        """select r.first_snapshot, v.lastUpdateTime
+        f"""select r.first_snapshot, v.lastUpdateTime
         from version_runs r join outage_versions v on v.id = r.version
         where v.lastUpdateTime is not null
             and not exists (
                 select 1 from version_runs q where q.version = r.version and q.first_snapshot < r.first_snapshot)
             and v.lastUpdateTime > coalesce((
                 select p.lastUpdateTime from outage_versions p where p.outage = v.outage and p.id < v.id
-                and exists (select 1 from version_runs pr join snapshots ps on ps.id = pr.first_snapshot
-                    where pr.version = p.id and ps.suspect is not 'replay')
+                and {live_version('p')}
                 order by p.id desc limit 1), -1)"""
     ):
         updates.setdefault(sid, []).append(updated)

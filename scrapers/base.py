@@ -155,6 +155,8 @@ class ScrapeResult:
     areas: dict[int, Any] | None = None
     areas_written: bool = False
     area_note: str | None = None
+    # The areas file's bytes when the areas were read this time (None when kept from before).
+    areas_data: bytes | None = None
 
 
 def http_get_json(session: requests.Session, url: str, params: Mapping[str, str], timeout: float) -> Any:
@@ -430,7 +432,7 @@ def scrape_to_file(
         records, shapes, area_error = fetch_snapshot(feed, url, session, policy, with_areas, sleep, records=again)
     data = render_records(records)
     areas_written = False
-    area_note = None
+    area_note = areas_data = None
     if areas_output is not None:
         if shapes is not None:
             area_note = areas.describe_read(shapes)
@@ -439,14 +441,15 @@ def scrape_to_file(
         else:
             area_note = f"Areas: {area_error}; with no earlier version to keep, wrote one with no areas."
         if shapes is not None or existing_areas is None:
-            areas_data = areas.render_areas(shapes or {})
-            areas_written = areas_data != existing_areas
+            rendered = areas.render_areas(shapes or {})
+            areas_written = rendered != existing_areas
             if areas_written:
-                write_atomically(areas_output, areas_data)
+                write_atomically(areas_output, rendered)
+            areas_data = rendered if shapes is not None else None
     written = data != existing
     if written:
         write_atomically(output, data)
-    return ScrapeResult(records, previous, written, rechecked, shapes, areas_written, area_note)
+    return ScrapeResult(records, previous, written, rechecked, shapes, areas_written, area_note, areas_data)
 
 
 def emptied_parts(feed: Feed, previous: list[Record] | None, records: list[Record]) -> bool:

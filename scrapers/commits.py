@@ -336,5 +336,5 @@ def push_snapshot(
         outcome = record_snapshot(snapshot, identity)
         return outcome.sha is not None
 
-    gitops.push_with_rebase(repo, remote, identity, attempts, recorded.sha is not None, recommit)
+    gitops.push_with_rebase(repo, remote, identity, attempts, recorded.sha is not None, recommit, FETCHED_AT)
     return outcome

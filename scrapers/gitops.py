@@ -188,11 +188,11 @@ def push_with_rebase(
     attempts: int,
     committed: bool,
     recommit: Callable[[], bool],
-    marker: str = "Fetched-At",
+    marker: str,
 ) -> None:
     """Push the current branch; when rejected because the remote moved on, catch up with it and try again.
 
-    Example: push_with_rebase(Path("."), "origin", identity, 3, committed=True, recommit=lambda: True)
+    Example: push_with_rebase(Path("."), "origin", identity, 3, True, lambda: True, "Fetched-At")
     Our own commit (when `committed`) is taken off and made again by recommit() on
     top of what the other run pushed, so its file holds our snapshot and its message
     compares with theirs; recommit() returns whether it committed. Snapshots an

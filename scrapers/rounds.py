@@ -128,7 +128,7 @@ def run_round(
             job.feed, job.output, result.records, stamp, job.areas,
             # Areas kept from before (layer 8 failed) are not ours to write again after a rebase:
             # the other scraper's may be newer.
-            job.areas.read_bytes() if job.areas is not None and result.areas is not None else None,
+            result.areas_data,
             result.area_note, window, job.skip_ci,
         )
         recorded = record_snapshot(snapshot, job.identity)

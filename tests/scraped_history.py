@@ -7,13 +7,12 @@ tests/test_coverage_browser.py.
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-from helpers import GIT_IDENTITY
+from helpers import git
 from pge_outages.synthetic import INTERVAL, iter_versions
+from pge_outages.trailers import format_time as iso
 
 HEARTBEAT = 1800
 TICKS = 432  # three days of ten-minute moments
@@ -50,14 +49,6 @@ def truth(seed: int = 3, ticks: int = TICKS, outages: int = 30) -> Truth:
     return Truth(times, states, blobs)
 
 
-def iso(when: int) -> str:
-    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def git(repo: Path, *args: str, env: dict | None = None) -> None:
-    subprocess.run(["git", *GIT_IDENTITY, *args], cwd=repo, check=True, capture_output=True, env=env)
-
-
 def scrape(path: Path, feed: Truth, looked: list[int], loop: bool = True, trailers: bool = True,
            restarts: tuple[int, ...] = ()) -> Scraped:
     """Commit what a scraper looking at the ticks in `looked` would: the file when it changed, and a
@@ -79,7 +70,7 @@ def scrape(path: Path, feed: Truth, looked: list[int], loop: bool = True, traile
         if loop:
             lines += [f"Watched-Since: {iso(since)}", f"Scrape-Interval: {INTERVAL}"]
         message = "\n".join(lines) if trailers else ""
-        env = {"GIT_COMMITTER_DATE": f"{when} +0000", "GIT_AUTHOR_DATE": f"{when} +0000", "PATH": "/usr/bin:/bin"}
+        env = {"GIT_COMMITTER_DATE": f"{when} +0000", "GIT_AUTHOR_DATE": f"{when} +0000"}
         if feed.blobs[tick] != committed:
             (path / "outages.json").write_bytes(feed.blobs[tick])
             git(path, "add", "outages.json")

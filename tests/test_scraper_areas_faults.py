@@ -242,28 +242,27 @@ def test_a_failing_areas_layer_keeps_the_areas_file_and_commits_the_outages(tmp_
     assert git(repo, "show", "--name-only", "--format=", "HEAD").split() == [OUTAGES]
 
 
-def test_areas_that_miscount_keep_the_areas_file(tmp_path):
+def miscount(feed):
+    feed.areas_count_offset = 1
+
+
+def unreadable(feed):
+    feed.layers[8] = [area_row(outage) for outage in CORNERS]
+
+
+@pytest.mark.parametrize(("spoil", "reason"), [
+    (miscount, "pages held 3 outages but the count query says 4 (after 2 attempts)"),
+    (unreadable, "none of its 3 polygons could be read "
+                 "(outage 101: no rings; outage 102: no rings; outage 103: no rings)"),
+], ids=["miscounted", "none-readable"])
+def test_areas_that_cannot_be_believed_keep_the_areas_file(tmp_path, spoil, reason):
     with serve_feed(server()) as feed:
         repo = seeded(tmp_path, feed)
         before = (repo / AREAS).read_bytes()
-        feed.areas_count_offset = 1
+        spoil(feed)
         note = scrape_directly(feed, tmp_path, repo).area_note
         result = scrape(feed, repo)
-    assert note == (f"Areas: layer 8 failed: {feed.root_url}/8/query: pages held 3 outages but the count query "
-                    "says 4 (after 2 attempts); kept the last good version.")
-    assert_new_outages_committed(repo, result, 2)
-    assert (repo / AREAS).read_bytes() == before
-
-
-def test_a_layer_none_of_whose_polygons_can_be_read_keeps_the_areas_file(tmp_path):
-    with serve_feed(server()) as feed:
-        repo = seeded(tmp_path, feed)
-        before = (repo / AREAS).read_bytes()
-        feed.layers[8] = [area_row(outage) for outage in CORNERS]
-        note = scrape_directly(feed, tmp_path, repo).area_note
-        result = scrape(feed, repo)
-    assert note == (f"Areas: layer 8 failed: {feed.root_url}/8/query: none of its 3 polygons could be read "
-                    "(outage 101: no rings; outage 102: no rings; outage 103: no rings); kept the last good version.")
+    assert note == f"Areas: layer 8 failed: {feed.root_url}/8/query: {reason}; kept the last good version."
     assert_new_outages_committed(repo, result, 2)
     assert (repo / AREAS).read_bytes() == before
 

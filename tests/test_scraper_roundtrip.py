@@ -6,11 +6,11 @@ import os
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from pge_outages.trailers import parse_time
 from scraper_server import FeedServer, arcgis_features, fixture_json, git, make_repo, run_scraper, serve_feed
 
 BUILD_DATABASE = Path(__file__).resolve().parents[1] / "build_database.py"
@@ -96,7 +96,7 @@ def test_three_scrapes_build_three_snapshots(tmp_path, feed_name):
     hashes = git(repo, "log", "--reverse", "--format=%H", "--", filename).split()
     # A snapshot's time is when its scrape read the feed (the Fetched-At trailer), not when it committed.
     times = [
-        int(datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp())
+        parse_time(t)
         for t in git(repo, "log", "--reverse", "--format=%(trailers:key=Fetched-At,valueonly)", "--",
                      filename).split()
     ]
@@ -141,4 +141,4 @@ def test_the_scrapers_own_commits_are_built_at_their_fetch_times(tmp_path):
     subprocess.run([sys.executable, str(BUILD_DATABASE), str(repo), str(db)], check=True, capture_output=True)
     with sqlite3.connect(db) as conn:
         (when,) = conn.execute("select [when] from snapshots").fetchone()
-    assert when == int(datetime.fromisoformat(fetched.replace("Z", "+00:00")).timestamp())
+    assert when == parse_time(fetched)
