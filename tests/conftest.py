@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from helpers import build_synthetic, fixture_versions, make_repo, require_shared
+from support.helpers import build_synthetic, fixture_versions, make_repo, require_shared
 
 # Left out of the quick run (`pytest -m "not slow"`) along with the tests marked slow.
 SLOW_KINDS = ("browser", "timing", "shared")
@@ -55,7 +55,7 @@ def modern_bundle(tmp_path_factory):
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """Debian's Chromium for the browser tests, which skip (saying how to install it) where it is missing."""
-    from browser import INSTALL_CHROMIUM, find_chromium
+    from support.browser import INSTALL_CHROMIUM, find_chromium
 
     executable = find_chromium()
     if executable is None:
@@ -73,7 +73,7 @@ def areas_database(tmp_path_factory):
 @pytest.fixture(scope="session")
 def areas_server(chromium, areas_database):
     """Datasette serving areas_database, for the browser tests."""
-    from browser import running_datasette
+    from support.browser import running_datasette
 
     with running_datasette(areas_database) as url:
         yield url

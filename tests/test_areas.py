@@ -21,8 +21,14 @@ from click.testing import CliRunner
 from datasette.app import Datasette
 
 import pge_outages.areas
-from browser import METADATA, SERVE_SETTINGS
-from helpers import (
+from pge_outages.areas import AreaReader, InvalidAreas, parse_areas
+from pge_outages.build import build_database
+from pge_outages.cli import build as build_command
+from pge_outages.schema import SCHEMA_VERSION
+from pge_outages.synthetic import AREAS_FILE, generate_history
+from pge_outages.writer import REUSE_BASE
+from support.browser import METADATA, SERVE_SETTINGS
+from support.helpers import (
     FIRST_COMMIT_TIME,
     ROOT,
     areas_file,
@@ -35,12 +41,6 @@ from helpers import (
     snapshot_count,
     start_build,
 )
-from pge_outages.areas import AreaReader, InvalidAreas, parse_areas
-from pge_outages.build import build_database
-from pge_outages.cli import build as build_command
-from pge_outages.schema import SCHEMA_VERSION
-from pge_outages.synthetic import AREAS_FILE, generate_history
-from pge_outages.writer import REUSE_BASE
 
 T0 = FIRST_COMMIT_TIME
 DAY = 24 * 3600

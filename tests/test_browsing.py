@@ -25,12 +25,12 @@ import pytest
 import yaml
 from datasette.app import Datasette
 
-from browser import CHART_FRAGMENT, METADATA, SERVE_SETTINGS
-from helpers import areas_file, commit_files, git
 from pge_outages.build import build_database
 from pge_outages.datasette_plugin import EXPANDED_VIEWS
 from pge_outages.schema import OUR_TABLES, VIEWS_SQL
 from pge_outages.synthetic import generate_history
+from support.browser import CHART_FRAGMENT, METADATA, SERVE_SETTINGS
+from support.helpers import areas_file, commit_files, git
 
 FILE = "outages.json"
 GAP = 2 * 3600

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from browser import (
+from support.browser import (
     CHART_FRAGMENT,
     chromium_page,
     open_area_map,
@@ -18,7 +18,7 @@ from browser import (
     open_map,
     running_datasette,
 )
-from helpers import build_synthetic, rows
+from support.helpers import build_synthetic, rows
 
 pytestmark = pytest.mark.browser
 

@@ -16,10 +16,10 @@ import pytest
 import yaml
 from datasette.app import Datasette
 
-from browser import METADATA, SERVE_SETTINGS
-from helpers import build_synthetic
 from pge_outages.build import build_database
 from pge_outages.schema import SCHEMA_VERSION
+from support.browser import METADATA, SERVE_SETTINGS
+from support.helpers import build_synthetic
 
 METADATA_DICT = yaml.safe_load(METADATA.read_text())
 

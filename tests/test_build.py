@@ -6,9 +6,9 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from helpers import commit_versions, dump_database, fixture_versions, git, make_repo
 from pge_outages.build import build_database
 from pge_outages.cli import build as build_command
+from support.helpers import commit_versions, dump_database, fixture_versions, git, make_repo
 
 
 def run_cli(*args):

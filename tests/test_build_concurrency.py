@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from helpers import ROOT, dump_database
 from pge_outages.build import build_database
 from pge_outages.lock import lock_path
 from pge_outages.synthetic import generate_history
+from support.helpers import ROOT, dump_database
 
 pytestmark = pytest.mark.timing
 

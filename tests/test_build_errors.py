@@ -5,8 +5,8 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from helpers import commit_versions, fixture_versions, git, make_repo
 from pge_outages.cli import build as build_command
+from support.helpers import commit_versions, fixture_versions, git, make_repo
 
 
 def run_cli(*args):

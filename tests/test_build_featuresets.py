@@ -13,8 +13,8 @@ import subprocess
 
 import pytest
 
-from helpers import fixture_versions, make_repo, require_shared
 from pge_outages.build import build_database
+from support.helpers import fixture_versions, make_repo, require_shared
 
 REFERENCE = {  # ../shared/data/README.md, layer4-2025-12.bundle
     "snapshots": 1_716,

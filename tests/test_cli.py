@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, dump_database
-from scraper_server import FeedServer, make_repo, serve_feed
+from support.helpers import ROOT, dump_database
+from support.scraper_server import FeedServer, make_repo, serve_feed
 
 PGE_OUTAGES = Path(sys.executable).parent / "pge-outages"
 SUBCOMMANDS = ["build", "generate", "refresh", "scrape"]

@@ -9,10 +9,10 @@ import sqlite3
 
 import pytest
 
-from helpers import ROOT
 from pge_outages.glitches import BLIND_AFTER, GAP_CLASSES, GAP_SECONDS, WATCHED_SECONDS
 from pge_outages.schema import BUCKET, INDEXES, SCHEMA, VIEWS_SQL, connect, create_schema
 from pge_outages.writer import REUSE_BASE
+from support.helpers import ROOT
 
 # Each fact, its value in the code, and the ways the SQL and the docs write it.
 FACTS = {

@@ -27,7 +27,7 @@ from pge_outages.build import build_database
 from pge_outages.glitches import BLIND_AFTER, GAP_SECONDS, WATCHED_SECONDS
 from pge_outages.glitches import COLUMNS as SNAPSHOT_COLUMNS
 from pge_outages.synthetic import INTERVAL
-from scraped_history import HEARTBEAT, TICKS, Truth, scrape, truth
+from support.scraped_history import HEARTBEAT, TICKS, Truth, scrape, truth
 
 pytestmark = pytest.mark.slow  # a few thousand commits in all
 
@@ -275,7 +275,7 @@ def legacy_outages(changed_at: int | None = None, base: int = 1_700_000_000) -> 
 
 
 def build_versions(tmp_path, name, versions, times) -> sqlite3.Connection:
-    from helpers import make_repo
+    from support.helpers import make_repo
 
     repo = make_repo(tmp_path / name, versions, times=times)
     build_database(repo, tmp_path / f"{name}.db")

@@ -11,9 +11,9 @@ import sqlite3
 
 import pytest
 
-from browser import CUSTOMERS_CHART, chromium_page, running_datasette
 from pge_outages.build import build_database
-from scraped_history import TICKS, scrape, truth
+from support.browser import CUSTOMERS_CHART, chromium_page, running_datasette
+from support.scraped_history import TICKS, scrape, truth
 
 pytestmark = pytest.mark.browser
 

@@ -8,10 +8,10 @@ import pytest
 import yaml
 from datasette.app import Datasette
 
-from browser import METADATA
-from helpers import fixture_versions, make_repo
 from pge_outages.build import build_database
 from pge_outages.datasette_plugin import PACIFIC, VEGA_FILES, needs_nocount, pacific_time, read_time
+from support.browser import METADATA
+from support.helpers import fixture_versions, make_repo
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ import math
 
 import pytest
 
-from helpers import FIXTURES
 from pge_outages import feed
 from pge_outages.feed import (
     COLUMNS,
@@ -23,6 +22,7 @@ from pge_outages.feed import (
     record_bodies,
     split_records,
 )
+from support.helpers import FIXTURES
 
 # (-122, 37) near San Jose in Web Mercator, and the same point back in degrees.
 LON, LAT = -122.0, 37.0

@@ -9,9 +9,9 @@ from __future__ import annotations
 import shutil
 import sqlite3
 
-from helpers import dump_database, git, make_repo
 from pge_outages.build import build_database
 from pge_outages.schema import SCHEMA_VERSION
+from support.helpers import dump_database, git, make_repo
 
 FEBRUARY = 1706774400  # 2024-02-01 00:00 UTC
 AUGUST = 1755648000  # 2025-08-20 00:00 UTC, 18 months on: February's outages are stale

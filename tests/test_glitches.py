@@ -4,9 +4,9 @@ import sqlite3
 
 import pytest
 
-from helpers import FIRST_COMMIT_TIME, commit_versions, dump_database, make_repo
 from pge_outages.build import build_database
 from pge_outages.glitches import suspect_reason
+from support.helpers import FIRST_COMMIT_TIME, commit_versions, dump_database, make_repo
 
 T0 = FIRST_COMMIT_TIME
 

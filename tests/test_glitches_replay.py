@@ -14,9 +14,9 @@ import subprocess
 
 import pytest
 
-from helpers import commit_versions
 from pge_outages.build import build_database
 from pge_outages.synthetic import generate_history, iter_versions
+from support.helpers import commit_versions
 
 AUGUST_2025 = 1755648000  # 2025-08-20 00:00 UTC
 
@@ -154,7 +154,7 @@ def test_a_replay_leaks_into_no_canned_query(tmp_path):
     and no figure the replay made up."""
     import yaml
 
-    from helpers import ROOT
+    from support.helpers import ROOT
 
     repo, _, only_replayed, _ = history_with_a_leaky_replay(tmp_path / "history")
     db = tmp_path / "outages.db"

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from helpers import FIRST_COMMIT_TIME, areas_file, commit_files, commit_versions, git, make_repo
 from pge_outages.history import (
     CommitVersion,
     HistoryError,
@@ -28,6 +27,7 @@ from pge_outages.history import (
     open_repo,
     resolve_branch,
 )
+from support.helpers import FIRST_COMMIT_TIME, areas_file, commit_files, commit_versions, git, make_repo
 
 OUTAGES, AREAS = "outages.json", "outage-areas.geojson"
 BOTH = (OUTAGES, AREAS)

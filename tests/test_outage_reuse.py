@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import FIRST_COMMIT_TIME, dump_database, make_repo, rows
 from pge_outages.build import build_database
 from pge_outages.writer import REUSE_BASE
+from support.helpers import FIRST_COMMIT_TIME, dump_database, make_repo, rows
 
 T0 = FIRST_COMMIT_TIME
 DAY = 24 * 3600

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT
 from pge_outages.synthetic import generate_history
+from support.helpers import ROOT
 
 # What the Dockerfile copies to build the package.
 SOURCES = ["pyproject.toml", "README.md", "LICENSE", "pge_outages", "scrapers"]

@@ -3,7 +3,7 @@ the history on an outage's page (/outages/outages/<id>), checked against the vie
 
 The history is a synthetic one of today's feed (outage areas included) ending in an
 empty scrape, a glitch of the feed, and one more scrape. A storm of 1,000 snapshots
-of 4,000 outages, filled straight into the tables (tests/storm.py), checks that every
+of 4,000 outages, filled straight into the tables (tests/support/storm.py), checks that every
 request for 50 frames stays small and fast.
 """
 
@@ -19,13 +19,13 @@ import pytest
 import yaml
 from datasette.app import Datasette
 
-from browser import METADATA, SERVE_SETTINGS
-from helpers import commit_files, git, rows
 from pge_outages.build import build_database
 from pge_outages.datasette_plugin import pacific_time
 from pge_outages.pages import FRAME_SIZE, MAX_FRAME_SIZE
 from pge_outages.synthetic import generate_history
-from storm import fill_storm
+from support.browser import METADATA, SERVE_SETTINGS
+from support.helpers import commit_files, git, rows
+from support.storm import fill_storm
 
 METADATA_DICT = yaml.safe_load(METADATA.read_text())
 FILE = "outages.json"

@@ -2,7 +2,7 @@
 Playwright, against a real Datasette server on 127.0.0.1, everything else refused
 (map tiles included: the outages and areas must be drawn anyway).
 
-The replay plays a storm week, 1,000 snapshots of 4,000 outages (tests/storm.py).
+The replay plays a storm week, 1,000 snapshots of 4,000 outages (tests/support/storm.py).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from browser import chromium_page, running_datasette
-from helpers import rows
 from pge_outages.datasette_plugin import pacific_time
-from storm import fill_storm
+from support.browser import chromium_page, running_datasette
+from support.helpers import rows
+from support.storm import fill_storm
 
 pytestmark = pytest.mark.browser
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from scrapers.loop import parse_duration
-from workflows import (
+from support.workflows import (
     CIRCLECI,
     DATA_FILES,
     LOOPS,

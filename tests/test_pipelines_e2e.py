@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import commit_versions, dump_database, fixture_versions
-from helpers import make_repo as make_history
-from scraper_server import Reply, arcgis_features, clone, git, make_remote, serve_feed
-from workflows import (
+from support.helpers import commit_versions, dump_database, fixture_versions
+from support.helpers import make_repo as make_history
+from support.scraper_server import Reply, arcgis_features, clone, git, make_remote, serve_feed
+from support.workflows import (
     DATA_FILES,
     LOOPS,
     SCRAPE_COMMAND,

@@ -13,7 +13,7 @@ import sqlite3
 import pytest
 import yaml
 
-from helpers import ROOT, build_synthetic
+from support.helpers import ROOT, build_synthetic
 
 # The shapes of bench/queries.py that a view of runs can answer from an index.
 SHAPES = {

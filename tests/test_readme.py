@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from helpers import ROOT
+from support.helpers import ROOT
 
 
 def test_readme_is_up_to_date():

@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from independent import history_figures
+from support.independent import history_figures
 
 # From ../shared/data/README.md
 REFERENCE = {

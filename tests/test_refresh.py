@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from helpers import ROOT, commit_versions, dump_database, git, make_repo
 from pge_outages.build import build_database
 from pge_outages.cli import cli
 from pge_outages.refresh import latest_snapshot, parse_duration, refresh_loop, refresh_once
 from pge_outages.synthetic import iter_versions
+from support.helpers import ROOT, commit_versions, dump_database, git, make_repo
 
 STAMP = "2026-11-27T21:40:00Z"
 # The build's seconds, and the coverage of what it added (tests/test_coverage.py checks that part).

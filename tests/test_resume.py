@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from helpers import ROOT, dump_database, kill_after, snapshot_count, start_build
 from pge_outages.synthetic import generate_history
+from support.helpers import ROOT, dump_database, kill_after, snapshot_count, start_build
 
 pytestmark = pytest.mark.timing
 

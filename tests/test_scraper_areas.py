@@ -15,9 +15,9 @@ import random
 import pytest
 from shapely.geometry import shape
 
-from captures import area_features, full_field_layers, raw_geometry_bytes, true_areas
-from scraper_server import FeedServer, Reply, commit_count, git, make_repo, run_scraper, serve_feed
 from scrapers.areas import AREA_TOLERANCE, DIFFERENCE_TOLERANCE
+from support.captures import area_features, full_field_layers, raw_geometry_bytes, true_areas
+from support.scraper_server import FeedServer, Reply, commit_count, git, make_repo, run_scraper, serve_feed
 
 pytestmark = pytest.mark.shared
 

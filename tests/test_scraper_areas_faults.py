@@ -17,7 +17,10 @@ import requests
 import shapely
 from shapely.geometry import shape
 
-from scraper_server import (
+from scrapers import pge
+from scrapers.areas import shape_from_rings, simplify_area, within_bounds
+from scrapers.base import FetchPolicy, ScrapeResult, fetch_snapshot, scrape_to_file
+from support.scraper_server import (
     FeedServer,
     Reply,
     arcgis_features,
@@ -28,16 +31,13 @@ from scraper_server import (
     run_scraper,
     serve_feed,
 )
-from scrapers import pge
-from scrapers.areas import shape_from_rings, simplify_area, within_bounds
-from scrapers.base import FetchPolicy, ScrapeResult, fetch_snapshot, scrape_to_file
 
 OUTAGES = "outages.json"
 AREAS = "outage-areas.geojson"
 WGS84 = {"wkid": 4326, "latestWkid": 4326}
 SIDE = 0.01  # degrees: squares of about a kilometre, near Santa Rosa
 CORNERS = {101: (-122.70, 38.46), 102: (-122.68, 38.46), 103: (-122.66, 38.46)}
-# As tests/scraper_server.FAST runs the CLI.
+# As tests/support/scraper_server.FAST runs the CLI.
 POLICY = FetchPolicy(timeout=2, attempts=2, backoff=0.01, deadline=10, recheck_delay=0.05)
 HTML_PAGE = b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>"
 ARCGIS_ERROR = {"error": {"code": 400, "message": "Failed to execute query.", "details": []}}

@@ -8,11 +8,11 @@ import json
 import pytest
 
 from pge_outages.trailers import format_time, parse_time
-from scraper_server import clone, fixture_bytes, git, make_remote, make_repo
 from scrapers import gitops, pge
 from scrapers.base import normalise_records, render_records
 from scrapers.commits import Snapshot, Stamp, last_fetched_at, liveness_due, push_snapshot, record_snapshot
 from scrapers.loop import DurationError, last_mark, next_mark, parse_duration
+from support.scraper_server import clone, fixture_bytes, git, make_remote, make_repo
 
 BOT = gitops.Identity("pge-outages bot", "bot@example.com")
 T = 1771529224  # 2026-02-19T19:27:04Z

@@ -14,7 +14,16 @@ from itertools import pairwise
 import pytest
 import requests
 
-from scraper_server import (
+from scrapers import pge
+from scrapers.base import (
+    FeedCountMismatch,
+    FetchPolicy,
+    fetch_records,
+    http_get_json,
+    render_records,
+    scrape_to_file,
+)
+from support.scraper_server import (
     FAST,
     FeedServer,
     Reply,
@@ -28,15 +37,6 @@ from scraper_server import (
     run_scraper,
     serve_feed,
     silent_server,
-)
-from scrapers import pge
-from scrapers.base import (
-    FeedCountMismatch,
-    FetchPolicy,
-    fetch_records,
-    http_get_json,
-    render_records,
-    scrape_to_file,
 )
 
 

@@ -6,7 +6,10 @@ import json
 
 import pytest
 
-from scraper_server import (
+from scrapers import pge
+from scrapers.base import normalise_records, render_records
+from scrapers.commits import commit_message
+from support.scraper_server import (
     FeedServer,
     Reply,
     arcgis_features,
@@ -19,9 +22,6 @@ from scraper_server import (
     run_scraper,
     serve_feed,
 )
-from scrapers import pge
-from scrapers.base import normalise_records, render_records
-from scrapers.commits import commit_message
 
 BOT = "pge-outages bot <actions@users.noreply.github.com>"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scraper_server import FeedServer, run_scraper, serve_feed
+from support.scraper_server import FeedServer, run_scraper, serve_feed
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

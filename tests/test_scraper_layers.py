@@ -12,9 +12,9 @@ import sqlite3
 
 import pytest
 
-from captures import CALIFORNIA, customers, full_field_layers, layer_ids, storm_peak_layers
 from pge_outages.build import build_database
-from scraper_server import FeedServer, Reply, commit_count, git, make_repo, run_scraper, serve_feed
+from support.captures import CALIFORNIA, customers, full_field_layers, layer_ids, storm_peak_layers
+from support.scraper_server import FeedServer, Reply, commit_count, git, make_repo, run_scraper, serve_feed
 
 pytestmark = pytest.mark.shared
 
@@ -186,7 +186,7 @@ def test_a_server_answering_in_wgs84_gives_the_same_file(tmp_path):
     in_mercator, in_wgs84 = tmp_path / "mercator.json", tmp_path / "wgs84.json"
     with serve_feed(FeedServer(layers=layers)) as feed:
         assert scrape(feed, in_mercator).exit_code == 0
-    from captures import load
+    from support.captures import load
 
     points = {f["properties"]["OUTAGE_ID"]: f["geometry"]["coordinates"]
               for f in load("arcgis-2026-07-09", "outages_l4.geojson")["features"]}

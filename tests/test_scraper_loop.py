@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from pge_outages.trailers import parse_time
-from scraper_server import (
+from support.scraper_server import (
     FeedServer,
     Reply,
     arcgis_features,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pge_outages.trailers import parse_time
-from scraper_server import FeedServer, arcgis_features, fixture_json, git, make_repo, run_scraper, serve_feed
+from support.scraper_server import FeedServer, arcgis_features, fixture_json, git, make_repo, run_scraper, serve_feed
 
 BUILD_DATABASE = Path(__file__).resolve().parents[1] / "build_database.py"
 

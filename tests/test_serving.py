@@ -22,11 +22,11 @@ import httpx
 import pytest
 import yaml
 
-from helpers import ROOT, git
 from pge_outages import build
 from pge_outages.refresh import refresh_once
 from pge_outages.synthetic import generate_history
-from servers import free_port, running
+from support.helpers import ROOT, git
+from support.servers import free_port, running
 
 pytestmark = pytest.mark.slow
 

@@ -25,13 +25,13 @@ import httpx
 import pytest
 import yaml
 
-from helpers import ROOT, git
 from pge_outages.synthetic import generate_history
-from scraper_server import clone, make_remote, serve_feed
 from scrapers.cli import cli as scrapers_cli
 from scrapers.loop import parse_duration
-from servers import free_port, running
-from workflows import LOOPS, SCRAPE_COMMAND
+from support.helpers import ROOT, git
+from support.scraper_server import clone, make_remote, serve_feed
+from support.servers import free_port, running
+from support.workflows import LOOPS, SCRAPE_COMMAND
 
 DEPLOY = ROOT / "deploy"
 UNITS = [

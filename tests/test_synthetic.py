@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from helpers import git
-from independent import history_figures
 from pge_outages.build import build_database
 from pge_outages.synthetic import AREAS_FILE, FILES, PLACES, generate_history, iter_scrapes, iter_versions
+from support.helpers import git
+from support.independent import history_figures
 
 # Today's feed, as the format spec lists its keys.
 LAYER_4_KEYS = [

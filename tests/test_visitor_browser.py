@@ -16,14 +16,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from browser import (
+from support.browser import (
     CUSTOMERS_CHART,
     bare_timestamps,
     chromium_page,
     open_customers_chart,
     running_datasette,
 )
-from helpers import build_synthetic
+from support.helpers import build_synthetic
 
 pytestmark = pytest.mark.browser
 

@@ -26,7 +26,7 @@ from click.testing import CliRunner, Result
 
 from scrapers.cli import cli
 
-FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
 MAPSERVER_PATH = "/arcgis/rest/services/43/outages/MapServer"
 QUERY_PATH = f"{MAPSERVER_PATH}/5/query"
 STATUS_PATH = "/arcgis/rest/services/43/outages/status.json"

@@ -3,7 +3,7 @@
 Each capture comes in the format its source saved (a FeatureSet, GeoJSON, or
 the 2024 history's flat records); these helpers turn every one into the
 `{"attributes", "geometry"}` features, in Web Mercator, that the layer's
-query endpoint answers with, for tests/scraper_server.FeedServer to serve.
+query endpoint answers with, for tests/support/scraper_server.FeedServer to serve.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 STORM_PEAK = "arcgis-2025-12-25"  # layers 4 and 5 at the 25 Dec 2025 storm peak
 FULL_FIELDS = "arcgis-2026-07-09"  # layers 4, 5 and 8 with every field
 # Where PG&E's territory lies, with a margin: California's bounding box.

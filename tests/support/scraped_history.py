@@ -10,9 +10,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers import git
 from pge_outages.synthetic import INTERVAL, iter_versions
 from pge_outages.trailers import format_time as iso
+
+from .helpers import git
 
 HEARTBEAT = 1800
 TICKS = 432  # three days of ten-minute moments

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 CIRCLECI = ROOT / ".circleci" / "config.yml"
 # One round of the scraper, which every scheduler runs in a loop. No --skip-ci:

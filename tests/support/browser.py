@@ -2,7 +2,7 @@
 
 Run as a script to retake the README's screenshots from the demo database:
 
-    python tests/browser.py demo/outages.db docs/screenshots
+    python tests/support/browser.py demo/outages.db docs/screenshots
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from servers import ServerError, free_port, running
+from .servers import ServerError, free_port, running
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 METADATA = ROOT / "metadata.yml"
 # The settings the README's serve command passes: a time limit that protects the
 # server, and no facet suggestions, which cost seconds on tables of real size.
@@ -182,6 +182,6 @@ def take_screenshots(db: Path, out: Path) -> list[Path]:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
-        sys.exit("usage: python tests/browser.py DATABASE OUTPUT_DIRECTORY")
+        sys.exit("usage: python tests/support/browser.py DATABASE OUTPUT_DIRECTORY")
     for path in take_screenshots(Path(sys.argv[1]), Path(sys.argv[2])):
         print(path)

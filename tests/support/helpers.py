@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 GIT_IDENTITY = ["-c", "user.name=Test Scraper", "-c", "user.email=scraper@example.com"]
 FIRST_COMMIT_TIME = 1572139800

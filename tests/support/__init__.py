@@ -1,0 +1,1 @@
+"""Helpers the tests share: git histories, builds, servers, the browser, recorded feeds."""
