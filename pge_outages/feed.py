@@ -342,7 +342,7 @@ _LATITUDE, _LONGITUDE, _DEVICES, _EXTRA, _LAYERS = (
 )
 
 
-def normalise_record(record: dict[str, Any]) -> tuple[Any, ...]:
+def record_columns(record: dict[str, Any]) -> tuple[Any, ...]:
     """Map one record of either era onto COLUMNS, as a tuple in that order.
 
     A value that cannot be converted is kept, as it was, in `extra` with every

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-from .feed import COLUMNS, count_stale, normalise_record, outage_id, parse_record
+from .feed import COLUMNS, count_stale, outage_id, parse_record, record_columns
 from .glitches import COLUMNS as SNAPSHOT_COLUMNS
 from .glitches import REPLAY_AGE, Look, Snapshot, SnapshotTail, earliest_change, is_replay
 from .schema import BUCKET, LOOKUPS, get_meta, live_version, set_meta
@@ -381,7 +381,7 @@ class SnapshotWriter:
         outage = self.reused.get(number, number)
         if outage in current:
             return None
-        values = normalise_record(record)
+        values = record_columns(record)
         entry = previous.get(outage)
         if self.replaying:
             # What a replay says becomes no fact: no new outage, no reuse of a number.

@@ -237,10 +237,10 @@ def record_id(feed: Feed, record: Record) -> Any:
     return None
 
 
-def outage_number(url: str, id_name: str, value: Any, number: int, total: int) -> int:
+def integer_id(url: str, id_name: str, value: Any, number: int, total: int) -> int:
     """An outage id as an integer, whether the feed sent 336858 or "336858"; FeedInvalid otherwise.
 
-    Example: outage_number(url, "OUTAGE_ID", " 336858", 1, 10) == 336858
+    Example: integer_id(url, "OUTAGE_ID", " 336858", 1, 10) == 336858
     """
     if value is None or value == "":
         raise FeedInvalid(f"{url}: outage {number} of {total} has no {id_name}")
@@ -252,14 +252,14 @@ def outage_number(url: str, id_name: str, value: Any, number: int, total: int) -
         raise FeedInvalid(f"{url}: {id_name} {value!r} is not a number") from None
 
 
-def normalise_records(feed: Feed, url: str, records: list[Record]) -> list[Record]:
+def clean_records(feed: Feed, url: str, records: list[Record]) -> list[Record]:
     """Check every record has a unique numeric id, drop volatile keys, and sort by id numerically.
 
-    Example: normalise_records(PGE.feeds["arcgis"], url, [{"F_OUTAGE_ID": 2, "OBJECTID": 9}])
+    Example: clean_records(PGE.feeds["arcgis"], url, [{"F_OUTAGE_ID": 2, "OBJECTID": 9}])
     """
     id_name = " or ".join(feed.id_keys)
     ids = [
-        outage_number(url, id_name, record_id(feed, record), number, len(records))
+        integer_id(url, id_name, record_id(feed, record), number, len(records))
         for number, record in enumerate(records, 1)
     ]
     duplicates = sorted(outage_id for outage_id, n in Counter(ids).items() if n > 1)
@@ -290,7 +290,7 @@ def fetch_records(
         return http_get_json(session, request_url, params, timeout)
 
     def attempt() -> list[Record]:
-        return normalise_records(feed, url, feed.fetch(get_json, url))
+        return clean_records(feed, url, feed.fetch(get_json, url))
 
     return call_with_retry(attempt, policy, deadline, sleep, clock)
 
@@ -321,7 +321,7 @@ def fetch_snapshot(
 
     if records is None:
         records = call_with_retry(
-            lambda: normalise_records(feed, url, feed.fetch(get_json, url)), policy, deadline, sleep, clock
+            lambda: clean_records(feed, url, feed.fetch(get_json, url)), policy, deadline, sleep, clock
         )
     fetch_areas = feed.fetch_areas
     if not with_areas or fetch_areas is None:

@@ -23,7 +23,7 @@ from .base import (
     GetJson,
     Record,
     Utility,
-    outage_number,
+    integer_id,
 )
 
 MAPSERVER_URL = "https://ags.pge.esriemcs.com/arcgis/rest/services/43/outages/MapServer"
@@ -164,7 +164,7 @@ def fetch_layer(get_json: GetJson, url: str, layer: int | None, page_size: int =
             expected_key = OUTAGE_LAYERS.get(layer) if layer is not None else None
             missing = expected_key or " or ".join(ID_KEYS)
             raise FeedInvalid(f"{url}: outage {number} of {len(features)} has no {missing}")
-        record[id_key] = outage_number(url, id_key, record[id_key], number, len(features))
+        record[id_key] = integer_id(url, id_key, record[id_key], number, len(features))
         if layer is not None:
             record[LAYERS_KEY] = [layer]
         records.append(record)
@@ -213,7 +213,7 @@ def _read_areas_layer(get_json: GetJson, query: str, page_size: int) -> AreaShap
         attributes = feature.get("attributes") if isinstance(feature, dict) else None
         if not isinstance(attributes, dict):
             raise FeedInvalid(f"{query}: feature {number} has no 'attributes'")
-        outage = outage_number(query, "OUTAGE_ID", attributes.get("OUTAGE_ID"), number, len(features))
+        outage = integer_id(query, "OUTAGE_ID", attributes.get("OUTAGE_ID"), number, len(features))
         geometry = feature.get("geometry")
         try:
             shape, fixed = shape_from_rings(

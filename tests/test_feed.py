@@ -15,11 +15,11 @@ from pge_outages.feed import (
     InvalidVersion,
     count_stale,
     flatten_features,
-    normalise_record,
     outage_id,
     parse_record,
     parse_version,
     record_bodies,
+    record_columns,
     split_records,
 )
 from support.helpers import FIXTURES
@@ -74,7 +74,7 @@ ARCGIS_RECORD = {  # tests/fixtures/arcgis/1.json: layer 5, times in millisecond
 
 
 def columns(values: tuple) -> dict:
-    """The columns normalise_record filled in, by name."""
+    """The columns record_columns filled in, by name."""
     assert len(values) == len(COLUMNS)
     return {name: value for name, value in zip(COLUMNS, values, strict=True) if value is not None}
 
@@ -189,7 +189,7 @@ def test_featureset_in_wgs84_is_projected_to_web_mercator(reference):
     [record] = flatten_features(featureset([point_feature(LON, LAT)], reference))
     assert record["geometry_x"] == pytest.approx(MERCATOR_X, abs=1e-6)
     assert record["geometry_y"] == pytest.approx(MERCATOR_Y, abs=1e-6)
-    assert columns(normalise_record(record)) == {"latitude": LAT, "longitude": LON, "layers": "5"}
+    assert columns(record_columns(record)) == {"latitude": LAT, "longitude": LON, "layers": "5"}
 
 
 @pytest.mark.parametrize("reference, named", [
@@ -226,7 +226,7 @@ def test_wgs84_feature_without_a_projectable_point_has_an_empty_one(feature):
 def test_web_mercator_point_that_is_no_number_is_passed_on_for_the_record_to_drop():
     [record] = flatten_features(featureset([point_feature("west", 4e6)], {"wkid": 102100}))
     assert record == {"F_OUTAGE_ID": 1, "geometry_x": "west", "geometry_y": 4e6}
-    assert columns(normalise_record(record)) == {"layers": "5"}
+    assert columns(record_columns(record)) == {"layers": "5"}
 
 
 @pytest.mark.parametrize("coordinates", [[LON, LAT], [LON, LAT, 12.5], ["-122.0", "37.0"]],
@@ -479,11 +479,11 @@ def test_hazard_flag_that_is_neither_boolean_nor_number_raises_value_error():
         feed._hazard("yes")
 
 
-# normalise_record
+# record_columns
 
 
 def test_legacy_record_maps_onto_the_columns_with_numbers_as_numbers():
-    values = columns(normalise_record(LEGACY_RECORD))
+    values = columns(record_columns(LEGACY_RECORD))
     assert values == {
         "estCustAffected": 1200,
         "latitude": 38.44047,
@@ -501,7 +501,7 @@ def test_legacy_record_maps_onto_the_columns_with_numbers_as_numbers():
 
 
 def test_arcgis_record_maps_onto_the_columns_with_times_in_seconds():
-    assert columns(normalise_record(ARCGIS_RECORD)) == {
+    assert columns(record_columns(ARCGIS_RECORD)) == {
         "estCustAffected": 57,
         "latitude": 37.06862,
         "longitude": -122.07888,
@@ -527,7 +527,7 @@ def test_legacy_record_as_numbers_or_as_strings_normalises_the_same():
         "estCustAffected": 1200, "lastUpdateTime": 1572141100, "hazardFlag": 1, "latitude": 38.44047,
         "longitude": -122.71444,
     }
-    assert normalise_record(as_numbers) == normalise_record(LEGACY_RECORD)
+    assert record_columns(as_numbers) == record_columns(LEGACY_RECORD)
     assert outage_id(as_numbers) == outage_id(LEGACY_RECORD) == 697201
 
 
@@ -537,18 +537,18 @@ def test_legacy_record_as_numbers_or_as_strings_normalises_the_same():
 ])
 def test_arcgis_record_of_either_layer_maps_the_same_but_for_its_layer(key, value):
     record = {key: value, **{k: v for k, v in ARCGIS_RECORD.items() if k != "F_OUTAGE_ID"}}
-    expected = {**columns(normalise_record(ARCGIS_RECORD)), "layers": "4" if key == "OUTAGE_ID" else "5"}
-    assert columns(normalise_record(record)) == expected
+    expected = {**columns(record_columns(ARCGIS_RECORD)), "layers": "4" if key == "OUTAGE_ID" else "5"}
+    assert columns(record_columns(record)) == expected
 
 
 @pytest.mark.parametrize("layers, column", [([4], "4"), ([5], "5"), ([5, 4], "4,5"), ([4, 5, 4], "4,5")])
 def test_layers_the_scraper_lists_are_stored_sorted(layers, column):
-    assert columns(normalise_record({"OUTAGE_ID": 1, "layers": layers})) == {"layers": column}
+    assert columns(record_columns({"OUTAGE_ID": 1, "layers": layers})) == {"layers": column}
 
 
 @pytest.mark.parametrize("layers", [[], ["4"], [True], "4,5", 4, [4, None]])
 def test_layers_that_are_no_list_of_numbers_are_kept_in_extra(layers):
-    assert columns(normalise_record({"OUTAGE_ID": 1, "layers": layers})) == {
+    assert columns(record_columns({"OUTAGE_ID": 1, "layers": layers})) == {
         "extra": json.dumps({"layers": layers}, separators=(",", ":")),
     }
 
@@ -562,20 +562,20 @@ def test_layers_that_are_no_list_of_numbers_are_kept_in_extra(layers):
 ])
 def test_text_time_is_read_where_the_millisecond_time_is_null(key, column):
     record = {"F_OUTAGE_ID": 1, key: None, f"{key}_TEXT": "2024-03-31T12:00:00Z"}
-    assert columns(normalise_record(record)) == {column: 1711886400, "layers": "5"}
+    assert columns(record_columns(record)) == {column: 1711886400, "layers": "5"}
     missing = {"F_OUTAGE_ID": 1, f"{key}_TEXT": "2/4/2024 3:32:00 PM"}
-    assert columns(normalise_record(missing)) == {column: 1707089520, "layers": "5"}
+    assert columns(record_columns(missing)) == {column: 1707089520, "layers": "5"}
 
 
 def test_text_time_is_ignored_beside_a_millisecond_time():
     record = {"F_OUTAGE_ID": 1, "OUTAGE_START": 1711886400000, "OUTAGE_START_TEXT": "3/31/2024 5:00:00 AM"}
-    assert columns(normalise_record(record)) == {"outageStartTime": 1711886400, "layers": "5"}
+    assert columns(record_columns(record)) == {"outageStartTime": 1711886400, "layers": "5"}
 
 
 def test_arcgis_bookkeeping_keys_are_dropped():
     record = {"F_OUTAGE_ID": 1, "OBJECTID": 9, "InPoly_FID": 3, "ORIG_FID": 4, "blueSkyNotificationSubscription": "x",
               "LAST_UPDATE": 1711886400000, "LAST_UPDATE_TEXT": "Sun Mar 31 2024"}
-    assert columns(normalise_record(record)) == {"lastUpdateTime": 1711886400, "layers": "5"}
+    assert columns(record_columns(record)) == {"lastUpdateTime": 1711886400, "layers": "5"}
 
 
 @pytest.mark.parametrize("record, kept", [
@@ -587,51 +587,51 @@ def test_arcgis_bookkeeping_keys_are_dropped():
     ({"F_OUTAGE_ID": 1, "DEVICE_COUNT": "two"}, {"DEVICE_COUNT": "two"}),
 ])
 def test_value_that_cannot_be_converted_is_kept_as_it_was_in_extra(record, kept):
-    values = columns(normalise_record(record))
+    values = columns(record_columns(record))
     assert json.loads(values.pop("extra")) == kept
     assert values == ({"layers": "5"} if "F_OUTAGE_ID" in record else {})
 
 
 def test_unknown_keys_are_kept_in_extra_as_sorted_json():
     record = {"outageNumber": "1", "zeta": 1, "alpha": [1, "two"], "estCustAffected": "9"}
-    assert columns(normalise_record(record)) == {"estCustAffected": 9, "extra": '{"alpha":[1,"two"],"zeta":1}'}
+    assert columns(record_columns(record)) == {"estCustAffected": 9, "extra": '{"alpha":[1,"two"],"zeta":1}'}
 
 
 def test_arcgis_point_comes_from_the_web_mercator_geometry_when_latitude_or_longitude_is_missing():
     record = {"F_OUTAGE_ID": 1, "geometry_x": -13568950.919, "geometry_y": 4473756.567500003}
-    assert columns(normalise_record(record)) == {"latitude": 37.24818, "longitude": -121.89196, "layers": "5"}
+    assert columns(record_columns(record)) == {"latitude": 37.24818, "longitude": -121.89196, "layers": "5"}
     unreadable = {**record, "OUTAGE_LATITUDE": "north", "OUTAGE_LONGITUDE": -121.0}
-    assert columns(normalise_record(unreadable)) == {
+    assert columns(record_columns(unreadable)) == {
         "latitude": 37.24818, "longitude": -121.89196, "extra": '{"OUTAGE_LATITUDE":"north"}', "layers": "5",
     }
 
 
 def test_arcgis_point_given_in_degrees_wins_over_the_geometry():
     record = {"F_OUTAGE_ID": 1, "OUTAGE_LATITUDE": 37.5, "OUTAGE_LONGITUDE": -121.5, "geometry_x": 0, "geometry_y": 0}
-    assert columns(normalise_record(record)) == {"latitude": 37.5, "longitude": -121.5, "layers": "5"}
+    assert columns(record_columns(record)) == {"latitude": 37.5, "longitude": -121.5, "layers": "5"}
 
 
 def test_legacy_record_keeps_geometry_keys_in_extra():
     record = {"outageNumber": "1", "geometry_x": MERCATOR_X, "geometry_y": MERCATOR_Y}
-    assert columns(normalise_record(record)) == {
+    assert columns(record_columns(record)) == {
         "extra": json.dumps({"geometry_x": MERCATOR_X, "geometry_y": MERCATOR_Y}, separators=(",", ":")),
     }
 
 
 def test_record_with_a_legacy_id_is_read_as_legacy_whatever_else_it_holds():
     record = {"outageNumber": "1", "F_OUTAGE_ID": 2, "EST_CUSTOMERS": 5, "estCustAffected": "3", "OBJECTID": 4}
-    assert columns(normalise_record(record)) == {
+    assert columns(record_columns(record)) == {
         "estCustAffected": 3, "extra": '{"EST_CUSTOMERS":5,"F_OUTAGE_ID":2,"OBJECTID":4}',
     }
 
 
 def test_empty_outage_devices_are_no_devices():
-    assert columns(normalise_record({"outageNumber": "1", "outageDevices": []})) == {}
+    assert columns(record_columns({"outageNumber": "1", "outageDevices": []})) == {}
 
 
 def test_record_of_nothing_but_its_id_has_every_column_empty():
-    assert normalise_record({"outageNumber": "1"}) == (None,) * len(COLUMNS)
-    assert columns(normalise_record({"OUTAGE_ID": 1})) == {"layers": "4"}
+    assert record_columns({"outageNumber": "1"}) == (None,) * len(COLUMNS)
+    assert columns(record_columns({"OUTAGE_ID": 1})) == {"layers": "4"}
 
 
 # split_records, record_bodies, parse_record

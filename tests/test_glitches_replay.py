@@ -39,7 +39,7 @@ def snapshot_of(conn, commit: str) -> int:
     return conn.execute("select id from snapshots where hash = ?", (commit,)).fetchone()[0]
 
 
-def outage_number(record):
+def integer_id(record):
     return record.get("F_OUTAGE_ID", record.get("OUTAGE_ID"))
 
 
@@ -51,7 +51,7 @@ def test_replayed_snapshot_is_suspect_and_stretches_no_outage(tmp_path):
     replay_snapshot = snapshot_of(conn, replay)
     assert conn.execute("select id from snapshots where suspect = 'replay'").fetchall() == [(replay_snapshot,)]
     # The database stays literal: the replay's outages are in outage_snapshots at that snapshot.
-    ids = sorted(outage_number(r) for r in replayed)
+    ids = sorted(integer_id(r) for r in replayed)
     assert sorted(r[0] for r in conn.execute(
         "select outage from outage_snapshots where snapshot = ?", (replay_snapshot,))) == ids
     # Their lives end in February 2024, as they did.
@@ -120,7 +120,7 @@ def history_with_a_leaky_replay(path):
     versions = today[:30] + [shown_again + never_live] + today[30:]
     times = [AUGUST_2025 + 600 * n for n in range(len(versions))]
     hashes = commit_versions(repo, versions, times=times)
-    return repo, sorted(map(outage_number, shown_again)), sorted(map(outage_number, never_live)), hashes[30]
+    return repo, sorted(map(integer_id, shown_again)), sorted(map(integer_id, never_live)), hashes[30]
 
 
 def test_what_a_replay_says_never_becomes_a_fact(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 from pge_outages.trailers import format_time, parse_time
 from scrapers import gitops, pge
-from scrapers.base import normalise_records, render_records
+from scrapers.base import clean_records, render_records
 from scrapers.commits import Snapshot, Stamp, last_fetched_at, liveness_due, push_snapshot, record_snapshot
 from scrapers.loop import DurationError, last_mark, next_mark, parse_duration
 from support.scraper_server import clone, fixture_bytes, git, make_remote, make_repo
@@ -20,7 +20,7 @@ T = 1771529224  # 2026-02-19T19:27:04Z
 
 def records(*customers: int) -> list[dict]:
     raw = [{"F_OUTAGE_ID": n, "EST_CUSTOMERS": c, "CITY": "Oakland", "layers": [5]} for n, c in enumerate(customers, 1)]
-    return normalise_records(pge.ARCGIS, "test", raw)
+    return clean_records(pge.ARCGIS, "test", raw)
 
 
 def snapshot(repo, recs, fetched_at, window=None) -> Snapshot:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from scrapers import pge
-from scrapers.base import normalise_records, render_records
+from scrapers.base import clean_records, render_records
 from scrapers.commits import commit_message
 from support.scraper_server import (
     FeedServer,
@@ -286,7 +286,7 @@ Added:
 Removed:
   2419530 Vacaville: 1 customer, cause unknown"""
     flat = [{**pge.flatten_feature("layer", n, f), "layers": [5]} for n, f in enumerate(seen_by_second, 1)]
-    expected = render_records(normalise_records(pge.ARCGIS, "layer", flat))
+    expected = render_records(clean_records(pge.ARCGIS, "layer", flat))
     assert git(remote, "show", "main:outages.json").encode() == expected
     assert head(second) == head(remote, "main")
     assert git(second, "status", "--porcelain") == ""
