@@ -154,30 +154,5 @@ def refresh(repo, db, every, once, remote, branch, file):
         sys.exit(1)
 
 
-@cli.command()
-@click.argument("path", type=click.Path(file_okay=False))
-@click.option("--era", type=click.Choice(synthetic.ERAS), default="today", show_default=True,
-              help="Which feed format to write: legacy (2019-2022), arcgis (2024, layer 5) or today (layers 4 and 5).")
-@click.option("--commits", type=click.IntRange(1), default=500, show_default=True,
-              help="How many scrapes (commits), ten minutes apart.")
-@click.option("--seed", type=int, default=1, show_default=True,
-              help="Random seed: the same seed gives the same history.")
-@click.option("--outages", type=click.IntRange(1), default=40, show_default=True,
-              help="Typical number of outages in a calm snapshot.")
-@click.option("--storms", type=click.IntRange(0), default=3, show_default=True,
-              help="How many six-hour storms bring many outages at once.")
-@click.option("--broken", type=click.IntRange(0), default=0, show_default=True,
-              help="How many versions to replace by broken ones (HTML, truncated JSON, ...).")
-def generate(path, era, commits, seed, outages, storms, broken):
-    """Generate a synthetic outage history into a new git repository at PATH.
-
-    Example:
-
-        pge-outages generate demo/history --era today --commits 1000
-    """
-    try:
-        synthetic.generate_history(path, commits, era, seed, outages, storms, broken)
-    except FileExistsError as error:
-        raise click.ClickException(str(error)) from error
-    files = synthetic.FILES[era] + (f" and {synthetic.AREAS_FILE}" if era == "today" else "")
-    click.echo(f"{commits:,} commits of {files} written to {path}")
+# Defined beside the generator, which `python -m pge_outages.synthetic` runs too.
+cli.add_command(synthetic.generate)

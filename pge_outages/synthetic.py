@@ -21,6 +21,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import click
+
 ERAS: tuple[str, ...] = ("legacy", "arcgis", "today")
 FILES = {"legacy": "pge-outages.json", "arcgis": "outages.json", "today": "outages.json"}
 # Each era starts where its real history does:
@@ -405,8 +407,34 @@ def generate_history(path: str | Path, commits: int = 500, era: str = "today", s
     return path
 
 
-if __name__ == "__main__":
-    # `python -m pge_outages.synthetic`: the `pge-outages generate` command.
-    from .cli import generate
+@click.command()
+@click.argument("path", type=click.Path(file_okay=False))
+@click.option("--era", type=click.Choice(ERAS), default="today", show_default=True,
+              help="Which feed format to write: legacy (2019-2022), arcgis (2024, layer 5) or today (layers 4 and 5).")
+@click.option("--commits", type=click.IntRange(1), default=500, show_default=True,
+              help="How many scrapes (commits), ten minutes apart.")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="Random seed: the same seed gives the same history.")
+@click.option("--outages", type=click.IntRange(1), default=40, show_default=True,
+              help="Typical number of outages in a calm snapshot.")
+@click.option("--storms", type=click.IntRange(0), default=3, show_default=True,
+              help="How many six-hour storms bring many outages at once.")
+@click.option("--broken", type=click.IntRange(0), default=0, show_default=True,
+              help="How many versions to replace by broken ones (HTML, truncated JSON, ...).")
+def generate(path, era, commits, seed, outages, storms, broken):
+    """Generate a synthetic outage history into a new git repository at PATH.
 
+    Example:
+
+        pge-outages generate demo/history --era today --commits 1000
+    """
+    try:
+        generate_history(path, commits, era, seed, outages, storms, broken)
+    except FileExistsError as error:
+        raise click.ClickException(str(error)) from error
+    files = FILES[era] + (f" and {AREAS_FILE}" if era == "today" else "")
+    click.echo(f"{commits:,} commits of {files} written to {path}")
+
+
+if __name__ == "__main__":
     generate(prog_name="python -m pge_outages.synthetic")
