@@ -11,15 +11,13 @@ from typing import Any
 
 import orjson
 
+from . import wire
 from .feed import outage_id
 
 # (PG&E's outage number, the geometry as compact GeoJSON text)
 Area = tuple[int, str]
 
 AREA_TYPES = ("Polygon", "MultiPolygon")
-_HEADER = b'{"type": "FeatureCollection", "features": ['
-_FOOTER = b"]}"
-_SEPARATOR = b"},\n{"
 _WHITESPACE = b" \t\r\n"
 
 
@@ -87,9 +85,9 @@ class AreaReader:
     def _read_lines(self, blob: bytes) -> list[Area] | None:
         """The areas of a file in the scraper's layout, or None if it is laid out another way."""
         text = blob.rstrip(_WHITESPACE)
-        if not text.startswith(_HEADER) or not text.endswith(_FOOTER):
+        if not text.startswith(wire.AREAS_HEADER) or not text.endswith(wire.AREAS_FOOTER):
             return None
-        middle = text[len(_HEADER):-len(_FOOTER)].strip(_WHITESPACE)
+        middle = text[len(wire.AREAS_HEADER):-len(wire.AREAS_FOOTER)].strip(_WHITESPACE)
         if not middle:
             self.lines = {}
             return []
@@ -100,7 +98,7 @@ class AreaReader:
         known = self.lines
         current: dict[bytes, Area | None] = {}
         areas = []
-        for body in middle[1:-1].split(_SEPARATOR):
+        for body in middle[1:-1].split(wire.AREA_SEPARATOR):
             if body in known:
                 area = known[body]
             else:

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from . import wire
+
 # The columns of one outage version, in the order the builder stores them.
 COLUMNS = (
     "estCustAffected",
@@ -42,28 +44,11 @@ COLUMNS = (
     "layers",
 )
 
-LEGACY_ID = "outageNumber"
-ARCGIS_ID = "F_OUTAGE_ID"  # layer 5 ("outage locations without polygons"), the 2024 history's layer
-LAYER4_ID = "OUTAGE_ID"  # layer 4 ("outage locations"), almost every outage since April 2024
-LAYERS_KEY = "layers"  # our scraper's list of the layers a record came from
-
 # Keys that change on every scrape without meaning, or that restate another key
 # (the *_TEXT fields spell out the millisecond times; geometry_x/y is the same
-# point as OUTAGE_LATITUDE/LONGITUDE, in Web Mercator). InPoly_FID and ORIG_FID
-# are row numbers of PG&E's geoprocessing, like OBJECTID.
-_IGNORED = {
-    "OBJECTID",
-    "InPoly_FID",
-    "ORIG_FID",
-    "blueSkyNotificationSubscription",
-    "OUTAGE_START_TEXT",
-    "LAST_UPDATE_TEXT",
-    "CURRENT_ETOR_TEXT",
-    "AUTO_ETOR_TEXT",
-    "CREW_ETA_TEXT",
-}
+# point as OUTAGE_LATITUDE/LONGITUDE, in Web Mercator).
+_IGNORED = {*wire.VOLATILE_KEYS, *wire.ROW_NUMBER_KEYS, *wire.TEXT_TWINS.values()}
 
-_EARTH_RADIUS = 6378137.0
 PGE_TIME_ZONE = ZoneInfo("America/Los_Angeles")
 
 
@@ -146,49 +131,28 @@ def _hazard(value: Any) -> int | None:
     return _to_int(value)
 
 
-# column -> (legacy key, converter), (ArcGIS key, converter)
-_LEGACY: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "estCustAffected": ("estCustAffected", _to_int),
-    "latitude": ("latitude", _to_float),
-    "longitude": ("longitude", _to_float),
-    "cause": ("cause", _to_text),
-    "crewCurrentStatus": ("crewCurrentStatus", _to_text),
-    "regionName": ("regionName", _to_text),
-    "outageStartTime": ("outageStartTime", _to_int),
-    "lastUpdateTime": ("lastUpdateTime", _to_int),
-    "currentEtor": ("currentEtor", _to_int),
-    "autoEtor": ("autoEtor", _to_int),
-    "crewEta": ("crewEta", _to_int),
-    "hazardFlag": ("hazardFlag", _hazard),
-}
-_ARCGIS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "estCustAffected": ("EST_CUSTOMERS", _to_int),
-    "latitude": ("OUTAGE_LATITUDE", _to_float),
-    "longitude": ("OUTAGE_LONGITUDE", _to_float),
-    "cause": ("OUTAGE_CAUSE", _to_text),
-    "crewCurrentStatus": ("CREW_CURRENT_STATUS", _to_text),
-    "regionName": ("CITY", _to_text),
-    "outageStartTime": ("OUTAGE_START", _milliseconds),
-    "lastUpdateTime": ("LAST_UPDATE", _milliseconds),
-    "currentEtor": ("CURRENT_ETOR", _milliseconds),
-    "autoEtor": ("AUTO_ETOR", _milliseconds),
-    "crewEta": ("CREW_ETA", _milliseconds),
-    "hazardFlag": ("HAZARD_FLAG", _hazard),
-    "outageExtent": ("OUTAGE_EXTENT", _to_text),
-    "outageDeviceId": ("OUTAGE_DEVICE_ID", _to_text),
-    "outageCircuitId": ("OUTAGE_CIRCUIT_ID", _to_text),
-    "county": ("COUNTY", _to_text),
-    "zip": ("ZIP", _to_text),
-    "deviceCount": ("DEVICE_COUNT", _to_int),
-    "spid": ("SPID", _to_text),
-    "ftsFlag": ("fts_flag", _to_text),
-}
-_TEXT_TWIN = {
-    "OUTAGE_START": "OUTAGE_START_TEXT",
-    "LAST_UPDATE": "LAST_UPDATE_TEXT",
-    "CURRENT_ETOR": "CURRENT_ETOR_TEXT",
-    "AUTO_ETOR": "AUTO_ETOR_TEXT",
-    "CREW_ETA": "CREW_ETA_TEXT",
+# column -> converter; the keys that hold each column are wire's.
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "estCustAffected": _to_int,
+    "latitude": _to_float,
+    "longitude": _to_float,
+    "cause": _to_text,
+    "crewCurrentStatus": _to_text,
+    "regionName": _to_text,
+    "outageStartTime": _to_int,
+    "lastUpdateTime": _to_int,
+    "currentEtor": _to_int,
+    "autoEtor": _to_int,
+    "crewEta": _to_int,
+    "hazardFlag": _hazard,
+    "outageExtent": _to_text,
+    "outageDeviceId": _to_text,
+    "outageCircuitId": _to_text,
+    "county": _to_text,
+    "zip": _to_text,
+    "deviceCount": _to_int,
+    "spid": _to_text,
+    "ftsFlag": _to_text,
 }
 
 
@@ -224,8 +188,8 @@ def parse_version(blob: bytes) -> list[Any]:
 
 
 # Spatial references of the points in a FeatureSet (wkid or latestWkid).
-_WEB_MERCATOR = frozenset({102100, 3857, 102113, 900913})
-_WGS84 = frozenset({4326})
+_WEB_MERCATOR = frozenset(wire.WEB_MERCATOR_WKIDS)
+_WGS84 = frozenset(wire.WGS84_WKIDS)
 
 
 def flatten_features(collection: dict[str, Any]) -> list[Any]:
@@ -259,7 +223,7 @@ def flatten_features(collection: dict[str, Any]) -> list[Any]:
             x, y = geometry.get("x"), geometry.get("y")
             if wgs84:
                 x, y = _to_web_mercator(x, y)
-        records.append({**attributes, "geometry_x": x, "geometry_y": y})
+        records.append({**attributes, wire.POINT_X: x, wire.POINT_Y: y})
     return records
 
 
@@ -273,7 +237,7 @@ def _flatten_geojson(feature: Any) -> Any:
         coordinates = geometry.get("coordinates")
         if isinstance(coordinates, list) and len(coordinates) >= 2:
             x, y = _to_web_mercator(coordinates[0], coordinates[1])
-    return {**properties, "geometry_x": x, "geometry_y": y}
+    return {**properties, wire.POINT_X: x, wire.POINT_Y: y}
 
 
 def _to_web_mercator(longitude: Any, latitude: Any) -> tuple[float | None, float | None]:
@@ -284,24 +248,25 @@ def _to_web_mercator(longitude: Any, latitude: Any) -> tuple[float | None, float
         return None, None
     if lon is None or lat is None or not -90 < lat < 90:
         return None, None
-    x = math.radians(lon) * _EARTH_RADIUS
-    y = math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * _EARTH_RADIUS
-    return x, y
+    return wire.to_web_mercator(lon, lat)
 
 
 def outage_id(record: Any) -> int | None:
     """The outage number of one record of either era and either layer, or None if it has none."""
     if not isinstance(record, dict):
         return None
-    raw = record.get(LEGACY_ID)
+    raw = record.get(wire.LEGACY_ID)
     if raw is None:
-        raw = record.get(LAYER4_ID)
+        raw = record.get(wire.LAYER4_ID)
         if raw is None:
-            raw = record.get(ARCGIS_ID)
+            raw = record.get(wire.LAYER5_ID)
     try:
         return _to_int(raw)
     except (TypeError, ValueError):
         return None
+
+
+_LEGACY_UPDATED, _ARCGIS_UPDATED = wire.LEGACY_FIELDS["lastUpdateTime"], wire.ARCGIS_FIELDS["lastUpdateTime"]
 
 
 def count_stale(records: Iterable[Any], before: int) -> int:
@@ -310,9 +275,9 @@ def count_stale(records: Iterable[Any], before: int) -> int:
     for record in records:
         if not isinstance(record, dict):
             continue
-        raw = record.get("lastUpdateTime")
+        raw = record.get(_LEGACY_UPDATED)
         try:
-            updated = _to_int(raw) if raw is not None else _milliseconds(record.get("LAST_UPDATE"))
+            updated = _to_int(raw) if raw is not None else _milliseconds(record.get(_ARCGIS_UPDATED))
         except (TypeError, ValueError):
             continue
         if updated is not None and updated < before:
@@ -320,22 +285,22 @@ def count_stale(records: Iterable[Any], before: int) -> int:
     return stale
 
 
-def _plan(mapping: dict[str, tuple[str, Callable[[Any], Any]]], arcgis: bool):
+def _plan(fields: dict[str, str], arcgis: bool):
+    converters = dict(_CONVERTERS)
+    if arcgis:  # milliseconds, or a time spelled out
+        converters.update((column, _milliseconds) for column in wire.ARCGIS_TIMES)
     return [
-        (COLUMNS.index(column), key, convert, _TEXT_TWIN.get(key) if arcgis else None)
-        for column, (key, convert) in mapping.items()
+        (COLUMNS.index(column), key, converters[column], wire.TEXT_TWINS.get(key) if arcgis else None)
+        for column, key in fields.items()
     ]
 
 
 # (index in COLUMNS, key, converter, the *_TEXT key to fall back on) per era
-_PLANS = {False: _plan(_LEGACY, False), True: _plan(_ARCGIS, True)}
+_PLANS = {False: _plan(wire.LEGACY_FIELDS, False), True: _plan(wire.ARCGIS_FIELDS, True)}
 # Keys the columns account for: everything else goes into `extra`.
 _KNOWN = {
-    False: frozenset({LEGACY_ID, "outageDevices", *(k for k, _ in _LEGACY.values())}),
-    True: frozenset({
-        ARCGIS_ID, LAYER4_ID, LAYERS_KEY, "geometry_x", "geometry_y", *_IGNORED,
-        *(k for k, _ in _ARCGIS.values()),
-    }),
+    False: frozenset({wire.LEGACY_ID, wire.LEGACY_DEVICES, *wire.LEGACY_FIELDS.values()}),
+    True: frozenset({*wire.ARCGIS_IDS, wire.LAYERS_KEY, *wire.POINT_KEYS, *_IGNORED, *wire.ARCGIS_FIELDS.values()}),
 }
 _LATITUDE, _LONGITUDE, _DEVICES, _EXTRA, _LAYERS = (
     COLUMNS.index(c) for c in ("latitude", "longitude", "outageDevices", "extra", "layers")
@@ -348,7 +313,7 @@ def record_columns(record: dict[str, Any]) -> tuple[Any, ...]:
     A value that cannot be converted is kept, as it was, in `extra` with every
     key the mapping does not know, so no data is lost.
     """
-    arcgis = LEGACY_ID not in record and (LAYER4_ID in record or ARCGIS_ID in record)
+    arcgis = wire.LEGACY_ID not in record and (wire.LAYER4_ID in record or wire.LAYER5_ID in record)
     values: list[Any] = [None] * len(COLUMNS)
     extra: dict[str, Any] = {}
     get = record.get
@@ -368,7 +333,7 @@ def record_columns(record: dict[str, Any]) -> tuple[Any, ...]:
         if values[_LATITUDE] is None or values[_LONGITUDE] is None:
             values[_LATITUDE], values[_LONGITUDE] = _from_web_mercator(record)
         values[_LAYERS] = _layers(record, extra)
-    devices = get("outageDevices")
+    devices = get(wire.LEGACY_DEVICES)
     if devices:
         values[_DEVICES] = orjson.dumps(devices).decode()
     unknown = record.keys() - _KNOWN[arcgis]
@@ -386,35 +351,30 @@ def _layers(record: dict[str, Any], extra: dict[str, Any]) -> str | None:
     one layer its id key belongs to (a raw layer-4 scrape, or the 2024 history
     of layer 5).
     """
-    layers = record.get(LAYERS_KEY)
+    layers = record.get(wire.LAYERS_KEY)
     if layers is None:
-        return "4" if LAYER4_ID in record else "5"
+        return "4" if wire.LAYER4_ID in record else "5"
     if isinstance(layers, list) and layers and all(type(layer) is int for layer in layers):
         return ",".join(str(layer) for layer in sorted(set(layers)))
-    extra[LAYERS_KEY] = layers
+    extra[wire.LAYERS_KEY] = layers
     return None
 
 
 def _from_web_mercator(record: dict[str, Any]) -> tuple[float | None, float | None]:
     try:
-        x = _to_float(record.get("geometry_x"))
-        y = _to_float(record.get("geometry_y"))
+        x = _to_float(record.get(wire.POINT_X))
+        y = _to_float(record.get(wire.POINT_Y))
     except (TypeError, ValueError):
         return None, None
     if x is None or y is None:
         return None, None
-    longitude = math.degrees(x / _EARTH_RADIUS)
     try:
-        latitude = math.degrees(2 * math.atan(math.exp(y / _EARTH_RADIUS)) - math.pi / 2)
+        longitude, latitude = wire.to_wgs84(x, y)
     except OverflowError:  # a corrupt point billions of metres north of the map
         return None, None
     return round(latitude, 6), round(longitude, 6)
 
 
-# In a file written with indent=2 (both public histories, and our scraper),
-# this is how one top-level record ends and the next begins. A JSON string
-# cannot hold a raw newline, so the bytes can only be structure.
-_RECORD_SEPARATOR = b"},\n  {"
 _WHITESPACE = b" \t\r\n"
 
 
@@ -425,7 +385,7 @@ def split_records(blob: bytes) -> list[bytes]:
     comparison instead of a parse. A file laid out another way is parsed
     whole. Raise InvalidVersion when the file is not a JSON list.
     """
-    parts = blob.split(_RECORD_SEPARATOR)
+    parts = blob.split(wire.RECORD_SEPARATOR)
     head = parts[0].lstrip(_WHITESPACE)
     tail = parts[-1].rstrip(_WHITESPACE)
     if head[:1] == b"[" and tail[-1:] == b"]":

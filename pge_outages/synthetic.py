@@ -13,7 +13,6 @@ streamed through `git fast-import`, so 60,000 of them take about a minute.
 
 from __future__ import annotations
 
-import json
 import math
 import posixpath
 import random
@@ -22,6 +21,10 @@ import time
 from pathlib import Path
 
 import click
+
+from . import wire
+from .wire import ARCGIS_FIELDS as KEY
+from .wire import TEXT_TWINS as TEXT
 
 ERAS: tuple[str, ...] = ("legacy", "arcgis", "today")
 FILES = {"legacy": "pge-outages.json", "arcgis": "outages.json", "today": "outages.json"}
@@ -143,7 +146,7 @@ class _Outage:
     def record(self, era: str) -> dict:
         if era == "legacy":
             record: dict = {
-                "outageNumber": str(self.number),
+                wire.LEGACY_ID: str(self.number),
                 "outageStartTime": str(self.start),
                 "crewCurrentStatus": STATUSES[self.status],
                 "currentEtor": str(self.etor),
@@ -155,16 +158,15 @@ class _Outage:
                 "longitude": str(self.longitude),
             }
             if self.devices:
-                record["outageDevices"] = [
+                record[wire.LEGACY_DEVICES] = [
                     {"latitude": str(round(self.latitude + i * 0.003, 5)),
                      "longitude": str(round(self.longitude - i * 0.003, 5))}
                     for i in range(self.devices)
                 ]
-            record["regionName"] = self.region
+            record[wire.LEGACY_FIELDS["regionName"]] = self.region
             return record
-        x = math.radians(self.longitude) * 6378137.0
-        y = math.log(math.tan(math.pi / 4 + math.radians(self.latitude) / 2)) * 6378137.0
-        geometry = {"geometry_x": round(x, 3), "geometry_y": round(y, 3)}
+        x, y = wire.to_web_mercator(self.longitude, self.latitude)
+        geometry = {wire.POINT_X: round(x, 3), wire.POINT_Y: round(y, 3)}
         if era == "arcgis":
             return {**self._layer_5(ARCGIS_CAUSES[self.cause], ARCGIS_STATUSES[self.status], _no_text), **geometry}
         cause = PLANNED_CAUSE if self.planned else TODAY_CAUSES[self.cause]
@@ -178,57 +180,57 @@ class _Outage:
                 # attributes first, then what only layer 5 has.
                 extra = self._layer_5(cause, status, _iso_text)
                 record.update((key, value) for key, value in extra.items() if key not in record)
-        return {**record, **geometry, "layers": list(self.layers)}
+        return {**record, **geometry, wire.LAYERS_KEY: list(self.layers)}
 
     def _layer_4(self, cause: str, status: str) -> dict:
         return {
-            "OUTAGE_ID": self.number,
+            wire.LAYER4_ID: self.number,
             "InPoly_FID": None,
-            "OUTAGE_START": self.start * 1000,
-            "CURRENT_ETOR": self.etor * 1000,
-            "EST_CUSTOMERS": self.customers,
-            "OUTAGE_CAUSE": cause,
-            "CREW_CURRENT_STATUS": status,
-            "LAST_UPDATE": self.updated * 1000,
-            "OUTAGE_START_TEXT": _iso_text(self.start),
-            "LAST_UPDATE_TEXT": _iso_text(self.updated),
-            "CURRENT_ETOR_TEXT": _iso_text(self.etor),
+            KEY["outageStartTime"]: self.start * 1000,
+            KEY["currentEtor"]: self.etor * 1000,
+            KEY["estCustAffected"]: self.customers,
+            KEY["cause"]: cause,
+            KEY["crewCurrentStatus"]: status,
+            KEY["lastUpdateTime"]: self.updated * 1000,
+            TEXT[KEY["outageStartTime"]]: _iso_text(self.start),
+            TEXT[KEY["lastUpdateTime"]]: _iso_text(self.updated),
+            TEXT[KEY["currentEtor"]]: _iso_text(self.etor),
             "ORIG_FID": None,
-            "SPID": None,
-            "fts_flag": "N",
+            KEY["spid"]: None,
+            KEY["ftsFlag"]: "N",
         }
 
     def _layer_5(self, cause: str, status: str, text) -> dict:
         return {
-            "F_OUTAGE_ID": self.number,
-            "OUTAGE_EXTENT": "DEVICE" if self.customers > 1 else "CUSTOMER",
-            "OUTAGE_DEVICE_ID": str(300_000_000_000 + self.number),
-            "OUTAGE_CIRCUIT_ID": self.circuit,
-            "CREW_ETA": None,
-            "CREW_CURRENT_STATUS": status,
-            "OUTAGE_CAUSE": cause,
-            "EST_CUSTOMERS": self.customers,
-            "OUTAGE_LATITUDE": self.latitude,
-            "OUTAGE_LONGITUDE": self.longitude,
-            "CITY": self.region,
-            "COUNTY": self.county,
-            "ZIP": None,
-            "DEVICE_COUNT": self.devices,
-            "OUTAGE_START": self.start * 1000,
-            "OUTAGE_START_TEXT": text(self.start),
-            "LAST_UPDATE": self.updated * 1000,
-            "LAST_UPDATE_TEXT": text(self.updated),
-            "CURRENT_ETOR": self.etor * 1000,
-            "CURRENT_ETOR_TEXT": text(self.etor),
-            "AUTO_ETOR": None,
-            "SPID": None,
-            "fts_flag": "N",
+            wire.LAYER5_ID: self.number,
+            KEY["outageExtent"]: "DEVICE" if self.customers > 1 else "CUSTOMER",
+            KEY["outageDeviceId"]: str(300_000_000_000 + self.number),
+            KEY["outageCircuitId"]: self.circuit,
+            KEY["crewEta"]: None,
+            KEY["crewCurrentStatus"]: status,
+            KEY["cause"]: cause,
+            KEY["estCustAffected"]: self.customers,
+            KEY["latitude"]: self.latitude,
+            KEY["longitude"]: self.longitude,
+            KEY["regionName"]: self.region,
+            KEY["county"]: self.county,
+            KEY["zip"]: None,
+            KEY["deviceCount"]: self.devices,
+            KEY["outageStartTime"]: self.start * 1000,
+            TEXT[KEY["outageStartTime"]]: text(self.start),
+            KEY["lastUpdateTime"]: self.updated * 1000,
+            TEXT[KEY["lastUpdateTime"]]: text(self.updated),
+            KEY["currentEtor"]: self.etor * 1000,
+            TEXT[KEY["currentEtor"]]: text(self.etor),
+            KEY["autoEtor"]: None,
+            KEY["spid"]: None,
+            KEY["ftsFlag"]: "N",
         }
 
     def dumped(self, era: str) -> str:
         # Serialised once per change, already indented as an item of the list.
         if self.text is None:
-            self.text = "  " + json.dumps(self.record(era), indent=2).replace("\n", "\n  ")
+            self.text = wire.record_item(self.record(era))
         return self.text
 
 
@@ -257,9 +259,7 @@ class _AreaMaker:
             if until > tick:
                 missing_until[number] = until
         self.lines, self.missing_until = lines, missing_until
-        shown = [line for number, line in lines.items() if number not in missing_until]
-        body = ",\n".join(shown) + "\n" if shown else ""
-        return ('{"type": "FeatureCollection", "features": [\n' + body + "]}\n").encode()
+        return wire.join_areas(line for number, line in lines.items() if number not in missing_until)
 
     def _feature(self, outage: _Outage) -> str:
         """A small polygon around the outage's point: a handful of vertices, counterclockwise."""
@@ -274,8 +274,7 @@ class _AreaMaker:
             ring.append([round(outage.longitude + radius * stretch * math.cos(angle), 5),
                          round(outage.latitude + radius * math.sin(angle), 5)])
         ring.append(ring[0])
-        return json.dumps({"type": "Feature", "properties": {"OUTAGE_ID": outage.number},
-                           "geometry": {"type": "Polygon", "coordinates": [ring]}})
+        return wire.area_line(outage.number, {"type": "Polygon", "coordinates": [ring]})
 
 
 def _iso_text(seconds: int) -> str:
@@ -347,8 +346,7 @@ def iter_scrapes(commits: int, era: str = "today", seed: int = 1, outages: int =
             if era == "today":
                 outage.place_in_today_feed(today_rng, storm is not None)
             added += 1
-        body = ",\n".join(outage.dumped(era) for outage in active.values())
-        text = "[\n" + body + "\n]\n" if body else "[]\n"
+        text = wire.join_records(outage.dumped(era) for outage in active.values()).decode()
         message = f"{added} outages added, {removed} removed, {changed} changed"
         areas_blob = areas.version(tick, active) if areas is not None else None
         kind = broken_at.get(tick)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
+from . import wire
 from .feed import COLUMNS, count_stale, outage_id, parse_record, record_columns
 from .glitches import COLUMNS as SNAPSHOT_COLUMNS
 from .glitches import REPLAY_AGE, Look, Snapshot, SnapshotTail, earliest_change, is_replay
@@ -366,7 +367,7 @@ class SnapshotWriter:
                 self.departed[outage] = previous[outage]
             self.active = current
             self.active_bodies = current_bodies
-        capped_feed = bool(bodies) and b'OUTAGE_ID"' in bodies[0]  # either ArcGIS layer
+        capped_feed = bool(bodies) and wire.is_arcgis(bodies[0])
         snapshot = Snapshot(sid, hash, when, title, len(current), customers, ignored,
                             watched_since=watched_since, scrape_interval=interval)
         # What a replay shows is no evidence of when anything changed.

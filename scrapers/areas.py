@@ -22,13 +22,13 @@ from shapely.geometry import LinearRing, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
 
+from pge_outages import wire
+
 AREA_TOLERANCE = 0.05  # the simplified area within 5% of the true one
 DIFFERENCE_TOLERANCE = 0.10  # the symmetric difference within 10% of the true area
 DECIMALS = 5  # about 1.1 m of latitude
 GRID = 10.0**-DECIMALS
-ID_KEY = "OUTAGE_ID"
 SKIPS_SHOWN = 3  # polygons skipped that a note names; the rest it counts
-_EARTH_RADIUS = 6378137.0
 
 Area = tuple[int, BaseGeometry]
 
@@ -111,7 +111,7 @@ def _ring_points(ring: Any, to_wgs84: bool) -> list[tuple[float, float]]:
         raise AreaError("a ring that is not a list of points") from None
     try:
         if to_wgs84:
-            points = [web_mercator_to_wgs84(x, y) for x, y in points]
+            points = [wire.to_wgs84(x, y) for x, y in points]
     except OverflowError:
         raise AreaError("a point too far out to be on Earth") from None
     if not all(math.isfinite(x) and math.isfinite(y) for x, y in points):
@@ -124,12 +124,6 @@ def _ring_points(ring: Any, to_wgs84: bool) -> list[tuple[float, float]]:
 def _is_clockwise(points: list[tuple[float, float]]) -> bool:
     # Esri's test, the sign of the shoelace sum: a ring of no area counts as clockwise.
     return sum((x2 - x1) * (y2 + y1) for (x1, y1), (x2, y2) in pairwise(points)) >= 0
-
-
-def web_mercator_to_wgs84(x: float, y: float) -> tuple[float, float]:
-    longitude = math.degrees(x / _EARTH_RADIUS)
-    latitude = math.degrees(2 * math.atan(math.exp(y / _EARTH_RADIUS)) - math.pi / 2)
-    return longitude, latitude
 
 
 def merge_areas(rows: Iterable[Area]) -> dict[int, BaseGeometry]:
@@ -252,12 +246,7 @@ def render_areas(areas: Mapping[int, BaseGeometry]) -> bytes:
 
     Example: render_areas({}) == b'{"type": "FeatureCollection", "features": [\\n]}\\n'
     """
-    lines = [
-        json.dumps({"type": "Feature", "properties": {ID_KEY: outage}, "geometry": geometry_json(areas[outage])})
-        for outage in sorted(areas)
-    ]
-    body = ",\n".join(lines)
-    return ('{"type": "FeatureCollection", "features": [\n' + body + ("\n" if body else "") + "]}\n").encode()
+    return wire.join_areas(wire.area_line(outage, geometry_json(areas[outage])) for outage in sorted(areas))
 
 
 def read_areas(data: bytes | None) -> dict[int, str]:
@@ -267,7 +256,7 @@ def read_areas(data: bytes | None) -> dict[int, str]:
     try:
         collection = json.loads(data)
         return {
-            int(feature["properties"][ID_KEY]): json.dumps(feature["geometry"], sort_keys=True)
+            int(feature["properties"][wire.AREA_ID]): json.dumps(feature["geometry"], sort_keys=True)
             for feature in collection["features"]
         }
     except (ValueError, KeyError, TypeError):

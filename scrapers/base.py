@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 import requests
 
+from pge_outages.wire import render_records
+
 from . import areas
 
 USER_AGENT = "pge-outages-scraper/0.1 (git scraping of public outage feeds)"
@@ -333,14 +335,6 @@ def fetch_snapshot(
     except FeedError as error:
         return records, None, error
     return records, areas.simplify_areas(shapes), None
-
-
-def render_records(records: list[Record]) -> bytes:
-    """The file format of the public history: a JSON list, indent=2, trailing newline.
-
-    Example: render_records([{"F_OUTAGE_ID": 1}]) == b'[\\n  {\\n    "F_OUTAGE_ID": 1\\n  }\\n]\\n'
-    """
-    return (json.dumps(records, indent=2) + "\n").encode("utf-8")
 
 
 def parse_snapshot(data: bytes, name: str) -> list[Record]:

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from pge_outages.trailers import FEED_UPDATED, FETCHED_AT, SCRAPE_INTERVAL, WATCHED_SINCE, format_time, parse_time
+from pge_outages.wire import render_records
 
 from . import areas, gitops
-from .base import Feed, OutputError, Record, parse_snapshot, read_output, record_id, render_records, write_atomically
+from .base import Feed, OutputError, Record, parse_snapshot, read_output, record_id, write_atomically
 
 
 @dataclass(frozen=True)

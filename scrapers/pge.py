@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from pge_outages import wire
+
 from .areas import SKIPS_SHOWN, AreaError, AreaShapes, merge_areas, shape_from_rings
 from .base import (
     Feed,
@@ -32,24 +34,15 @@ STATUS_URL = "https://outages.pge.esriemcs.com/arcgis/rest/services/43/outages/s
 # Retired in 2022; kept so the legacy adapter has a default, use --url for a mirror.
 LEGACY_URL = "https://apim.pge.com/cocoutage/outages/getOutagesRegions?regionType=city&expand=true"
 URL_ENVVAR = "PGE_OUTAGES_URL"
-# The MapServer's outage layers and their id keys: layer 4 holds the outages
-# that have a polygon (almost all of them since April 2024), layer 5 the few
-# that have none. Read from the root, one scrape is the union of both.
-OUTAGE_LAYERS: dict[int | None, str] = {4: "OUTAGE_ID", 5: "F_OUTAGE_ID"}
-ID_KEYS = ("OUTAGE_ID", "F_OUTAGE_ID")
-LAYERS_KEY = "layers"
-AREAS_LAYER = 8  # the outage polygons: one or more rows per OUTAGE_ID
+# The MapServer's outage layers and their id keys (wire.py): read from the
+# root, one scrape is the union of both.
+OUTAGE_LAYERS = wire.OUTAGE_LAYERS
+ID_KEYS = wire.ARCGIS_IDS
+LAYERS_KEY = wire.LAYERS_KEY
+AREAS_LAYER = wire.AREAS_LAYER
 PAGE_SIZE = 1000
 # A layer of a million outages would be a broken server, not a storm.
 MAX_PAGES = 1000
-# Keys that change on every scrape without meaning anything: OBJECTID is
-# renumbered on every refresh, the blob is an encrypted 3 KB per outage.
-ARCGIS_VOLATILE_KEYS = ("OBJECTID", "blueSkyNotificationSubscription")
-# Points are written in Web Mercator metres, as the layers serve them.
-WEB_MERCATOR = 102100
-WEB_MERCATOR_WKIDS = (102100, 3857, 102113, 900913)
-WGS84_WKIDS = (4326,)
-_EARTH_RADIUS = 6378137.0
 
 
 class URLError(ValueError):
@@ -154,7 +147,7 @@ def fetch_layer(get_json: GetJson, url: str, layer: int | None, page_size: int =
     Example: fetch_layer(get_json, MAPSERVER_URL + "/4/query", 4)[0]["OUTAGE_ID"] == 115258
     """
     order = OUTAGE_LAYERS.get(layer, "OBJECTID") if layer is not None else "OBJECTID"
-    params = {"outFields": "*", "returnGeometry": "true", "outSR": str(WEB_MERCATOR), "orderByFields": order}
+    params = {"outFields": "*", "returnGeometry": "true", "outSR": str(wire.WEB_MERCATOR), "orderByFields": order}
     features = fetch_pages(get_json, url, params, page_size)
     records = []
     for number, (feature, reference) in enumerate(features, 1):
@@ -204,7 +197,9 @@ def fetch_areas(get_json: GetJson, url: str, page_size: int = PAGE_SIZE) -> Area
 
 
 def _read_areas_layer(get_json: GetJson, query: str, page_size: int) -> AreaShapes:
-    params = {"outFields": "OUTAGE_ID", "returnGeometry": "true", "outSR": "4326", "orderByFields": "OBJECTID"}
+    params = {
+        "outFields": wire.AREA_ID, "returnGeometry": "true", "outSR": str(wire.WGS84), "orderByFields": "OBJECTID",
+    }
     features = fetch_pages(get_json, query, params, page_size)
     rows = []
     repaired = 0
@@ -213,7 +208,7 @@ def _read_areas_layer(get_json: GetJson, query: str, page_size: int) -> AreaShap
         attributes = feature.get("attributes") if isinstance(feature, dict) else None
         if not isinstance(attributes, dict):
             raise FeedInvalid(f"{query}: feature {number} has no 'attributes'")
-        outage = integer_id(query, "OUTAGE_ID", attributes.get("OUTAGE_ID"), number, len(features))
+        outage = integer_id(query, wire.AREA_ID, attributes.get(wire.AREA_ID), number, len(features))
         geometry = feature.get("geometry")
         try:
             shape, fixed = shape_from_rings(
@@ -238,9 +233,9 @@ def _wkid_kind(url: str, reference: Any) -> str:
     wkids: tuple = ()
     if isinstance(reference, dict):
         wkids = tuple(reference.get(key) for key in ("latestWkid", "wkid") if reference.get(key) is not None)
-    if any(wkid in WGS84_WKIDS for wkid in wkids):
+    if any(wkid in wire.WGS84_WKIDS for wkid in wkids):
         return "wgs84"
-    if not wkids or any(wkid in WEB_MERCATOR_WKIDS for wkid in wkids):
+    if not wkids or any(wkid in wire.WEB_MERCATOR_WKIDS for wkid in wkids):
         return "mercator"
     raise FeedInvalid(f"{url} answered in spatial reference {wkids[-1]}, neither Web Mercator nor WGS84")
 
@@ -257,9 +252,7 @@ def _wgs84_to_web_mercator(geometry: Any) -> tuple[Any, Any]:
         longitude, latitude = float(geometry["x"]), float(geometry["y"])
     except (KeyError, TypeError, ValueError):
         return None, None
-    x = math.radians(longitude) * _EARTH_RADIUS
-    y = math.log(math.tan(math.pi / 4 + math.radians(latitude) / 2)) * _EARTH_RADIUS
-    return x, y
+    return wire.to_web_mercator(longitude, latitude)
 
 
 def flatten_feature(
@@ -275,7 +268,7 @@ def flatten_feature(
         raise FeedInvalid(f"{url}: feature {number} has no 'attributes'")
     geometry = feature.get("geometry")
     x, y = (project or _projection(url, None))(geometry) if isinstance(geometry, dict) else (None, None)
-    return {**attributes, "geometry_x": _millimetres(x), "geometry_y": _millimetres(y)}
+    return {**attributes, wire.POINT_X: _millimetres(x), wire.POINT_Y: _millimetres(y)}
 
 
 def _millimetres(value: Any) -> Any:
@@ -313,6 +306,9 @@ def fetch_mapserver(get_json: GetJson, url: str, page_size: int = PAGE_SIZE) -> 
     return list(merged.values())
 
 
+_REGION = wire.LEGACY_FIELDS["regionName"]
+
+
 def fetch_legacy(get_json: GetJson, url: str) -> list[Record]:
     """The legacy feed's outagesRegions -> regions -> outages, flattened with regionName added.
 
@@ -327,7 +323,7 @@ def fetch_legacy(get_json: GetJson, url: str) -> list[Record]:
         outages = region.get("outages") if isinstance(region, dict) else None
         if not isinstance(outages, list) or not all(isinstance(o, dict) for o in outages):
             raise FeedInvalid(f"{url}: region {number} has no 'outages' list")
-        records.extend({**outage, "regionName": region.get("regionName")} for outage in outages)
+        records.extend({**outage, _REGION: region.get("regionName")} for outage in outages)
     return records
 
 
@@ -363,10 +359,10 @@ ARCGIS = Feed(
     default_url=MAPSERVER_URL,
     fetch=fetch_mapserver,
     id_keys=ID_KEYS,
-    customers_key="EST_CUSTOMERS",
-    place_key="CITY",
-    cause_key="OUTAGE_CAUSE",
-    drop_keys=ARCGIS_VOLATILE_KEYS,
+    customers_key=wire.ARCGIS_FIELDS["estCustAffected"],
+    place_key=wire.ARCGIS_FIELDS["regionName"],
+    cause_key=wire.ARCGIS_FIELDS["cause"],
+    drop_keys=wire.VOLATILE_KEYS,
     part_key=LAYERS_KEY,
     fetch_areas=fetch_areas,
     fetch_updated=fetch_updated,
@@ -376,10 +372,10 @@ LEGACY = Feed(
     name="legacy",
     default_url=LEGACY_URL,
     fetch=fetch_legacy,
-    id_keys=("outageNumber",),
-    customers_key="estCustAffected",
-    place_key="regionName",
-    cause_key="cause",
+    id_keys=(wire.LEGACY_ID,),
+    customers_key=wire.LEGACY_FIELDS["estCustAffected"],
+    place_key=wire.LEGACY_FIELDS["regionName"],
+    cause_key=wire.LEGACY_FIELDS["cause"],
 )
 
 PGE = Utility(
