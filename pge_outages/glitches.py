@@ -24,6 +24,7 @@ from datetime import datetime
 from itertools import pairwise
 
 from .feed import PGE_TIME_ZONE as PACIFIC
+from .schema import SNAPSHOT_COLUMNS
 
 # An unknown gap counts at most this long: the state a snapshot saw is taken to
 # hold for half an hour, as every gap counted before gaps had classes. views.sql
@@ -122,10 +123,7 @@ class Snapshot:
     classes; `watched_since` and `scrape_interval` come from the scraper's trailers.
     """
 
-    __slots__ = ("id", "hash", "when", "title", "outage_count", "customers_affected",
-                 "ignored_records", "suspect", "seconds_since_previous",
-                 "trusted_minutes", "trusted_minutes_cum", "gap_class", "earliest_change",
-                 "watched_since", "scrape_interval", "gap_seconds")
+    __slots__ = tuple(SNAPSHOT_COLUMNS)
 
     def __init__(self, id, hash, when, title, outage_count, customers_affected,
                  ignored_records=0, suspect=None, seconds_since_previous=None,
@@ -152,7 +150,6 @@ class Snapshot:
         return tuple(getattr(self, name) for name in self.__slots__)
 
 
-COLUMNS = Snapshot.__slots__
 
 
 class Look:
@@ -227,7 +224,7 @@ class SnapshotTail:
         start = conn.execute(
             "select max(id) from snapshots where suspect is null and id <= ?", (last - 2,)
         ).fetchone()[0] or 1
-        columns = ", ".join(f"[{c}]" for c in COLUMNS)
+        columns = ", ".join(f"[{c}]" for c in SNAPSHOT_COLUMNS)
         rows = [Snapshot(*row) for row in conn.execute(
             f"select {columns} from snapshots where id >= ? order by id", (start,))]
         base = conn.execute(

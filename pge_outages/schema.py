@@ -67,24 +67,32 @@ def _version_columns() -> str:
 # Added to snapshots by schema 5: the gap's class and what decides it.
 GAP_COLUMNS = {"gap_class": "TEXT", "earliest_change": "INTEGER", "watched_since": "INTEGER",
                "scrape_interval": "INTEGER", "gap_seconds": "INTEGER"}
+# The snapshots table, column by column (bucket, computed, follows); glitches.Snapshot
+# holds one row in this order while its flag, class or weight may still change.
+SNAPSHOT_COLUMNS = {
+    "id": "INTEGER PRIMARY KEY",
+    "hash": "TEXT NOT NULL UNIQUE",
+    "when": "INTEGER NOT NULL",
+    "title": "TEXT NOT NULL",
+    "outage_count": "INTEGER NOT NULL",
+    "customers_affected": "INTEGER NOT NULL",
+    "ignored_records": "INTEGER NOT NULL DEFAULT 0",
+    "suspect": "TEXT",
+    "seconds_since_previous": "INTEGER",
+    "trusted_minutes": "REAL NOT NULL DEFAULT 0",
+    "trusted_minutes_cum": "REAL NOT NULL DEFAULT 0",
+    **GAP_COLUMNS,
+}
 
-_GAP_LINES = ",\n    ".join(f"{column} {kind}" for column, kind in GAP_COLUMNS.items())
+# `when` is an SQL keyword: it is written [when].
+_SNAPSHOT_LINES = ",\n    ".join(
+    f"{'[when]' if column == 'when' else column} {kind}" for column, kind in SNAPSHOT_COLUMNS.items()
+)
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS snapshots (
-    id INTEGER PRIMARY KEY,
-    hash TEXT NOT NULL UNIQUE,
-    [when] INTEGER NOT NULL,
-    title TEXT NOT NULL,
-    outage_count INTEGER NOT NULL,
-    customers_affected INTEGER NOT NULL,
-    ignored_records INTEGER NOT NULL DEFAULT 0,
-    suspect TEXT,
-    seconds_since_previous INTEGER,
-    trusted_minutes REAL NOT NULL DEFAULT 0,
-    trusted_minutes_cum REAL NOT NULL DEFAULT 0,
-    {_GAP_LINES},
+    {_SNAPSHOT_LINES},
     bucket INTEGER GENERATED ALWAYS AS (id / {BUCKET}) VIRTUAL
 );
 CREATE TABLE IF NOT EXISTS liveness_marks (

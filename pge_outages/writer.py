@@ -12,9 +12,8 @@ from datetime import UTC, datetime
 
 from . import wire
 from .feed import COLUMNS, count_stale, outage_id, parse_record, record_columns
-from .glitches import COLUMNS as SNAPSHOT_COLUMNS
 from .glitches import REPLAY_AGE, Look, Snapshot, SnapshotTail, earliest_change, is_replay
-from .schema import BUCKET, LOOKUPS, get_meta, live_version, set_meta
+from .schema import BUCKET, LOOKUPS, SNAPSHOT_COLUMNS, get_meta, live_version, set_meta
 
 # PG&E reuses outage numbers (its counter restarted around 21 Aug 2025): a
 # number seen again more than REUSE_AFTER seconds after its outage was last

@@ -25,7 +25,7 @@ import pytest
 
 from pge_outages.build import build_database
 from pge_outages.glitches import BLIND_AFTER, GAP_SECONDS, WATCHED_SECONDS
-from pge_outages.glitches import COLUMNS as SNAPSHOT_COLUMNS
+from pge_outages.schema import SNAPSHOT_COLUMNS
 from pge_outages.synthetic import INTERVAL
 from support.scraped_history import HEARTBEAT, TICKS, Truth, scrape, truth
 
