@@ -84,12 +84,38 @@ class _Entry:
         self.customers = values[_CUSTOMERS] or 0
 
 
+class _AreaRun:
+    """A row of `area_runs`: the consecutive snapshots of one bucket an area was seen in."""
+
+    __slots__ = ("bucket", "first", "area", "last")
+
+    def __init__(self, bucket: int, first: int, area: int, last: int):
+        self.bucket = bucket
+        self.first = first
+        self.area = area
+        self.last = last
+
+    def row(self) -> tuple[int, int, int, int]:
+        return self.bucket, self.first, self.area, self.last
+
+
+class _ShownArea:
+    """An outage's area in the newest snapshot: the area's id, its geometry and its run."""
+
+    __slots__ = ("area", "geometry", "run")
+
+    def __init__(self, area: int, geometry: str, run: _AreaRun):
+        self.area = area
+        self.geometry = geometry
+        self.run = run
+
+
 class _Areas:
     """The areas of the newest snapshot, and the rows of `areas` and `area_runs` not yet written.
 
     An area is one outage's shape: the same outage with the same geometry text
     is one row of `areas`, however often it comes and goes. Its runs are kept
-    like those of outage versions: [bucket, first_snapshot, area, last_snapshot].
+    like those of outage versions, one per bucket at most.
     """
 
     def __init__(self, conn: sqlite3.Connection, last_snapshot: int):
@@ -99,15 +125,15 @@ class _Areas:
         self.stored_max_outage = conn.execute(
             "select max(outage) from areas where outage < ?", (REUSE_BASE,)).fetchone()[0] or 0
         self.last_snapshot = last_snapshot
-        # outage -> [area id, geometry, run] in the newest snapshot
-        self.active: dict[int, list] = {}
+        # outage -> its area in the newest snapshot
+        self.active: dict[int, _ShownArea] = {}
         for bucket, first, last, outage, area, geometry in conn.execute(
             """select r.bucket, r.first_snapshot, r.last_snapshot, a.outage, a.id, a.geometry
             from area_runs r join areas a on a.id = r.area
             where r.bucket = ? and r.last_snapshot = ?""",
             (last_snapshot // BUCKET, last_snapshot),
         ):
-            self.active[outage] = [area, geometry, [bucket, first, area, last]]
+            self.active[outage] = _ShownArea(area, geometry, _AreaRun(bucket, first, area, last))
         # outage -> {geometry: area id}, for the outages this batch touched
         self.ids: dict[int, dict[str, int]] = {}
         # The list of areas the newest snapshot was given, while it still describes `active`.
@@ -117,7 +143,7 @@ class _Areas:
 
     def _reset_batch(self) -> None:
         self.new: list[tuple[int, int, str]] = []
-        self.runs: list[list] = [entry[2] for entry in self.active.values()]
+        self.runs: list[_AreaRun] = [shown.run for shown in self.active.values()]
 
     def add(self, sid: int, areas: list | None, reused: dict[int, int], reuses: int) -> int:
         """Record the areas of snapshot `sid`: (number, geometry) pairs, or None to keep the
@@ -131,37 +157,36 @@ class _Areas:
         if areas is None or (areas is self.applied and reuses == self.applied_reuses):
             # The same areas as the snapshot before, and numbers that still mean the same outages.
             for kept in self.active.values():
-                run = kept[2]
-                if run[0] == bucket:
-                    run[3] = sid
-                else:
-                    kept[2] = self._new_run(bucket, sid, kept[0])
+                self._extend(kept, bucket, sid)
             return 0
         self.applied, self.applied_reuses = areas, reuses
         before = len(self.new)
         previous = self.active
-        current: dict[int, list] = {}
+        current: dict[int, _ShownArea] = {}
         outage_for = reused.get
         for number, geometry in areas:
             outage = outage_for(number, number)
             if outage in current:
                 continue  # several features of one outage: the first one counts
-            entry = previous.get(outage)
-            if entry is not None and entry[1] == geometry:
-                run = entry[2]
-                if run[0] == bucket:
-                    run[3] = sid
-                else:
-                    entry[2] = self._new_run(bucket, sid, entry[0])
+            shown = previous.get(outage)
+            if shown is not None and shown.geometry == geometry:
+                self._extend(shown, bucket, sid)
             else:
                 area = self._area_id(outage, geometry)
-                entry = [area, geometry, self._new_run(bucket, sid, area)]
-            current[outage] = entry
+                shown = _ShownArea(area, geometry, self._new_run(bucket, sid, area))
+            current[outage] = shown
         self.active = current
         return len(self.new) - before
 
-    def _new_run(self, bucket: int, sid: int, area: int) -> list:
-        run = [bucket, sid, area, sid]
+    def _extend(self, shown: _ShownArea, bucket: int, sid: int) -> None:
+        """Seen in snapshot `sid` too: the run goes on, or a new one starts in a new bucket."""
+        if shown.run.bucket == bucket:
+            shown.run.last = sid
+        else:
+            shown.run = self._new_run(bucket, sid, shown.area)
+
+    def _new_run(self, bucket: int, sid: int, area: int) -> _AreaRun:
+        run = _AreaRun(bucket, sid, area, sid)
         self.runs.append(run)
         return run
 
@@ -184,7 +209,7 @@ class _Areas:
     def write(self) -> None:
         """Write the batch's rows; the caller holds the transaction."""
         self.conn.executemany("insert into areas values (?, ?, ?)", self.new)
-        self.conn.executemany("insert or replace into area_runs values (?, ?, ?, ?)", self.runs)
+        self.conn.executemany("insert or replace into area_runs values (?, ?, ?, ?)", [run.row() for run in self.runs])
 
     def written(self) -> None:
         """Forget what the database now holds, keeping what the next snapshot needs."""
