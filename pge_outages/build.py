@@ -12,6 +12,7 @@ import gc
 import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,7 @@ def build_database(
     on_commit: Callable[[], None] | None = None,
     wait: float = DEFAULT_WAIT,
     areas_file: str | None = None,
+    locked: bool = False,
 ) -> BuildResult:
     """Add every commit of `file` (or of `areas_file`) on `branch` not yet in the database at `db_path`.
 
@@ -82,7 +84,8 @@ def build_database(
     before writing anything, when the repository, the files or the database
     will not do, and DatabaseBusy when another build still writes the database
     after `wait` seconds. `on_start` is told how many commits there are to
-    read; `on_commit` is called after each.
+    read; `on_commit` is called after each. With `locked`, the caller holds the
+    database's lock already (a refresh, which pulls under it) and it is not taken again.
     """
     started = time.perf_counter()
     repo = history.open_repo(repo_path)
@@ -92,7 +95,7 @@ def build_database(
         areas = history.find_areas_file(repo, tip, areas_file, path)
         conn = connect(db_path)
         try:
-            with writing(db_path, wait):
+            with nullcontext() if locked else writing(db_path, wait):
                 since = _check_database(conn, repo, db_path, path, areas, tip, rebuild)
                 total = history.count_versions(repo, (path, areas), tip, since)
                 if since is not None and total == 0 and schema_is_current(read_meta(conn)):

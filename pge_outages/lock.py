@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 POLL_SECONDS = 0.1
-_held = threading.local()
 
 
 class DatabaseBusy(RuntimeError):
@@ -36,18 +34,12 @@ def writing(
 ) -> Iterator[None]:
     """Hold the database's lock for the block, waiting up to `wait` seconds for another writer.
 
-    Raises DatabaseBusy when the other writer is still at it. Taking the lock
-    again in the same thread (a refresh that builds) is free.
+    Raises DatabaseBusy when the other writer is still at it. Each writer takes
+    it once: a refresh holds it across its pull and build.
 
     >>> with writing("outages.db", wait=60):
     ...     pass
     """
-    key = os.path.realpath(db)
-    held: set[str] = getattr(_held, "paths", None) or set()
-    _held.paths = held
-    if key in held:
-        yield
-        return
     fd = os.open(lock_path(db), os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = clock() + wait
@@ -61,10 +53,6 @@ def writing(
                     waited = f" (waited {wait:g} s)" if wait > 0 else ""
                     raise DatabaseBusy(f"another build is writing {db}{waited}") from None
                 sleep(min(POLL_SECONDS, left))
-        held.add(key)
-        try:
-            yield
-        finally:
-            held.discard(key)
+        yield
     finally:
         os.close(fd)

@@ -148,7 +148,7 @@ def _refresh(repo, db, remote, branch, file, now) -> _Run:
                 pulled = pull_repository(repo, remote, branch)
             except PullError as error:
                 raise PullError(f"git pull --ff-only: {error}") from None
-            result = build_database(repo, db, file=file)
+            result = build_database(repo, db, file=file, locked=True)
     except (PullError, DatabaseBusy, HistoryError, DatabaseError, HistoryRewritten,
             sqlite3.Error, OSError) as error:
         return _Run(False, f"{stamp} refresh failed: {error}; {_serving(db)}")
