@@ -98,7 +98,7 @@ def build_database(
             with nullcontext() if locked else writing(db_path, wait):
                 since = _check_database(conn, repo, db_path, path, areas, tip, rebuild)
                 total = history.count_versions(repo, (path, areas), tip, since)
-                if since is not None and total == 0 and schema_is_current(read_meta(conn)):
+                if since is not None and total == 0 and schema_is_current(conn):
                     return BuildResult(0, 0, 0, time.perf_counter() - started)
                 create_schema(conn, rebuild=rebuild)
                 if rebuild or since is None:

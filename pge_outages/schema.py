@@ -11,17 +11,14 @@ stored the same way: each distinct area once in `areas`, its runs in `area_runs`
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from .feed import COLUMNS
 
-SCHEMA_VERSION = "5"
-# Schema versions this one upgrades in place, and how: 2 -> 3 added the
-# layers column (which ArcGIS layers an outage version was in), 3 -> 4
-# outages.first_currentEtor (PG&E's first restoration estimate for the outage),
-# 4 -> 5 the gap classes (snapshots.gap_class and what decides it, liveness_marks).
-UPGRADABLE = ("2", "3", "4")
 # views.sql joins runs to snapshots on `bucket = snapshot / 64`, and metadata.yml
 # says 64: tests/test_constants.py fails when a copy differs from this.
 BUCKET = 64
@@ -91,6 +88,12 @@ _SNAPSHOT_LINES = ",\n    ".join(
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS _upgrades (
+    name TEXT PRIMARY KEY,
+    schema_version TEXT NOT NULL,
+    how TEXT NOT NULL,
+    [when] INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS snapshots (
     {_SNAPSHOT_LINES},
     bucket INTEGER GENERATED ALWAYS AS (id / {BUCKET}) VIRTUAL
@@ -183,6 +186,7 @@ OUR_TABLES = (
     "device_lists",
     "skipped_versions",
     "snapshots",
+    "_upgrades",
     "_meta",
 )
 
@@ -248,9 +252,13 @@ def set_meta(conn: sqlite3.Connection, key: str, value: str | None) -> None:
         conn.execute("insert or replace into _meta values (?, ?)", (key, value))
 
 
-def schema_is_current(meta: dict[str, str]) -> bool:
-    """Whether a database's tables and views are those this version creates."""
-    return meta.get("schema_version") == SCHEMA_VERSION and meta.get("views_sql") == VIEWS_SQL.read_text()
+def schema_is_current(conn: sqlite3.Connection) -> bool:
+    """Whether a database's tables and views are those this version creates, every upgrade recorded."""
+    meta = read_meta(conn)
+    if meta.get("schema_version") != SCHEMA_VERSION or meta.get("views_sql") != VIEWS_SQL.read_text():
+        return False
+    recorded = conn.execute("select count(*) from _upgrades").fetchone()[0] if "_upgrades" in table_names(conn) else 0
+    return recorded == len(UPGRADES)
 
 
 def create_schema(conn: sqlite3.Connection, rebuild: bool = False) -> None:
@@ -283,38 +291,37 @@ def create_schema(conn: sqlite3.Connection, rebuild: bool = False) -> None:
 
 
 def _upgrade(conn: sqlite3.Connection) -> None:
-    """Bring the tables of a database an older version built up to SCHEMA_VERSION, in place.
+    """Apply, in order, each step of UPGRADES the database has not had, and record it in `_upgrades`.
 
-    Schema 3 added outage_versions.layers, snapshots.bucket and the indexes
-    that let the planner start from a region, a cause, or a run's bucket;
-    schema 4 added outages.first_currentEtor.
+    A database made now has every step already and records it as `created`. One
+    built before steps were recorded has had those of its schema version and
+    before; they are recorded as `built in N` (its schema version), the rest are
+    applied and recorded as `upgraded`.
     """
     stored = get_meta(conn, "schema_version")
     if stored is not None and stored not in (SCHEMA_VERSION, *UPGRADABLE):
         raise DatabaseError(f"cannot upgrade a database of schema {stored} to {SCHEMA_VERSION}")
-    if "layers" not in _columns(conn, "outage_versions"):
-        # Imported here: sqlite-utils pulls in numpy when it is installed, a
-        # tenth of a second every build would pay for an upgrade made once.
-        import sqlite_utils
-
-        # Versions stored before keep NULL: which layer they came from was not recorded.
-        sqlite_utils.Database(conn).table("outage_versions").add_column("layers", str)
-    if "bucket" not in _columns(conn, "snapshots"):
-        # A virtual column: computed when read, so it costs the rows nothing.
-        conn.execute(f"ALTER TABLE snapshots ADD COLUMN bucket INTEGER GENERATED ALWAYS AS (id / {BUCKET}) VIRTUAL")
-    if "gap_class" not in _columns(conn, "snapshots"):
-        # Classed anew from the stored versions by the build that upgrades it (build.classify_stored_gaps).
-        for column, kind in GAP_COLUMNS.items():
-            conn.execute(f"ALTER TABLE snapshots ADD COLUMN {column} {kind}")
-        conn.execute("DROP INDEX IF EXISTS snapshots_gaps")
-        set_meta(conn, "gaps_to_classify", "1")
-    if "first_currentEtor" not in _columns(conn, "outages"):
-        # The builder writes it as versions arrive; the outages stored before take it from their versions.
-        conn.execute("ALTER TABLE outages ADD COLUMN first_currentEtor INTEGER")
-        conn.execute(f"UPDATE outages SET first_currentEtor = ({_FIRST_ETOR})")
+    done = {name for (name,) in conn.execute("select name from _upgrades")}
+    now = int(time.time())
+    for step in UPGRADES:
+        if step.name in done:
+            continue
+        if stored is None:
+            how = "created"
+        elif int(step.schema_version) <= int(stored):
+            how = f"built in {stored}"
+        else:
+            step.apply(conn)
+            how = "upgraded"
+        conn.execute("insert into _upgrades values (?, ?, ?, ?)", (step.name, step.schema_version, how, now))
     for statement in INDEXES.split(";"):
         if statement.strip():
             conn.execute(statement)
+
+
+def applied_upgrades(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """The steps of UPGRADES a database has had, in order, each with how: created, built in N, upgraded."""
+    return list(conn.execute("select name, how from _upgrades order by schema_version, rowid"))
 
 
 def live_version(alias: str) -> str:
@@ -334,9 +341,59 @@ order by id limit 1
 """
 
 
-def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
-    return {row[1] for row in conn.execute(f"pragma table_xinfo([{table}])")}
+def _add_layers(conn: sqlite3.Connection) -> None:
+    """outage_versions.layers: which ArcGIS layers a version was in. Versions stored before keep
+    NULL: which layer they came from was not recorded."""
+    # Imported here: sqlite-utils pulls in numpy when it is installed, a
+    # tenth of a second every build would pay for an upgrade made once.
+    import sqlite_utils
 
+    sqlite_utils.Database(conn).table("outage_versions").add_column("layers", str)
+
+
+def _add_bucket(conn: sqlite3.Connection) -> None:
+    """snapshots.bucket, a virtual column: computed when read, so it costs the rows nothing."""
+    conn.execute(f"ALTER TABLE snapshots ADD COLUMN bucket INTEGER GENERATED ALWAYS AS (id / {BUCKET}) VIRTUAL")
+
+
+def _add_first_etor(conn: sqlite3.Connection) -> None:
+    """outages.first_currentEtor, PG&E's first restoration estimate for the outage. The builder
+    writes it as versions arrive; the outages stored before take it from their versions."""
+    conn.execute("ALTER TABLE outages ADD COLUMN first_currentEtor INTEGER")
+    conn.execute(f"UPDATE outages SET first_currentEtor = ({_FIRST_ETOR})")
+
+
+def _add_gap_classes(conn: sqlite3.Connection) -> None:
+    """The gap classes: snapshots.gap_class and what decides it (liveness_marks is a new table).
+    The build that upgrades classes the stored snapshots anew from their versions
+    (build._classify_stored_gaps), told so by `gaps_to_classify`."""
+    for column, kind in GAP_COLUMNS.items():
+        conn.execute(f"ALTER TABLE snapshots ADD COLUMN {column} {kind}")
+    conn.execute("DROP INDEX IF EXISTS snapshots_gaps")
+    set_meta(conn, "gaps_to_classify", "1")
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """One step of the schema's history: what it adds (its name), the schema version it made, and how
+    a database built before it gets it in place."""
+
+    name: str
+    schema_version: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+# The schema's history, oldest first: each step is applied once to a database built before
+# it, and recorded in `_upgrades`. A new step goes at the end, with the schema version it makes.
+UPGRADES = (
+    Upgrade("outage_versions.layers", "3", _add_layers),
+    Upgrade("snapshots.bucket", "3", _add_bucket),
+    Upgrade("outages.first_currentEtor", "4", _add_first_etor),
+    Upgrade("snapshots.gap_class", "5", _add_gap_classes),
+)
+SCHEMA_VERSION = UPGRADES[-1].schema_version
+# Schema 2 is the oldest a database can be upgraded from: the schemas before it stored other tables.
+UPGRADABLE = tuple(str(version) for version in range(2, int(SCHEMA_VERSION)))
 
 # Made after _upgrade, as they need its columns. The planner goes from a run to
 # its snapshots by (bucket, id), and from a region or cause to its versions.

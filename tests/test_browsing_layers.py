@@ -111,6 +111,7 @@ def _downgrade_to_schema_2(db) -> None:
         conn.execute(f"drop view [{view}]")
     conn.execute("alter table outage_versions drop column layers")
     conn.execute("update _meta set value = '2' where key = 'schema_version'")
+    conn.execute("delete from _upgrades where name = 'outage_versions.layers'")  # the step it lacks
     conn.execute("delete from _meta where key = 'views_sql'")
     conn.commit()
     conn.close()

@@ -77,6 +77,7 @@ def downgrade_to_schema_3(db) -> None:
     conn = sqlite3.connect(db)
     conn.execute("alter table outages drop column first_currentEtor")
     conn.execute("update _meta set value = '3' where key = 'schema_version'")
+    conn.execute("delete from _upgrades where name = 'outages.first_currentEtor'")  # the step it lacks
     conn.commit()
     conn.close()
 

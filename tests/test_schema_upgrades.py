@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from pge_outages import schema as schema_module
 from pge_outages.build import build_database
-from pge_outages.schema import SCHEMA_VERSION
+from pge_outages.schema import SCHEMA_VERSION, UPGRADES, Upgrade, applied_upgrades
 from support.helpers import FIXTURES
 
 SAMPLES = FIXTURES / "schemas"
@@ -46,7 +47,8 @@ def columns(conn: sqlite3.Connection, name: str) -> list[str]:
 
 
 def contents(db: Path, versions_by_content: bool = False) -> dict[str, tuple[list[str], list[tuple]]]:
-    """Every table and view but _meta as (its columns, by name: an upgrade adds its columns last; its rows, sorted).
+    """Every table and view but _meta and _upgrades as (its columns, by name: an upgrade adds its
+    columns last; its rows, sorted).
 
     With versions_by_content, a version is named by what it holds rather than by its id: outage_versions
     loses its id, version_runs gives the version's columns, and the views lose their version column.
@@ -54,7 +56,7 @@ def contents(db: Path, versions_by_content: bool = False) -> dict[str, tuple[lis
     conn = sqlite3.connect(db)
     try:
         names = [row[0] for row in conn.execute(
-            "select name from sqlite_master where type in ('table', 'view') and name != '_meta'")]
+            "select name from sqlite_master where type in ('table', 'view') and name not in ('_meta', '_upgrades')")]
         found = {}
         for name in names:
             if versions_by_content and name in VERSIONED:
@@ -69,6 +71,14 @@ def contents(db: Path, versions_by_content: bool = False) -> dict[str, tuple[lis
             for view in ("outage_snapshots", "most_recent_snapshot"):
                 found[view] = _rows(conn, view, [c for c in sorted(columns(conn, view)) if c != "version"])
         return found
+    finally:
+        conn.close()
+
+
+def upgrades(db: Path) -> list[tuple[str, str]]:
+    conn = sqlite3.connect(db)
+    try:
+        return applied_upgrades(conn)
     finally:
         conn.close()
 
@@ -171,6 +181,12 @@ def test_a_sample_upgraded_in_place_holds_what_a_clean_build_does(tmp_path, hist
     # The one row that differs: the clone each database was first built from.
     assert upgraded.pop("repository") == before["repository"]
     assert upgraded == {key: value for key, value in meta(clean).items() if key != "repository"}
+    # Each step recorded once, in order: those of the sample's schema as built in it, the rest as applied.
+    assert upgrades(db) == [
+        (step.name, f"built in {schema}" if int(step.schema_version) <= int(schema) else "upgraded")
+        for step in UPGRADES
+    ]
+    assert upgrades(clean) == [(step.name, "created") for step in UPGRADES]
     if schema == "2":
         clean_versions = contents(clean, versions_by_content=True)
         expected = as_upgraded_from_schema_2(clean_versions, stored_through)
@@ -180,6 +196,43 @@ def test_a_sample_upgraded_in_place_holds_what_a_clean_build_does(tmp_path, hist
         assert contents(db) == contents(clean)
 
     # Again with nothing new: nothing changes.
-    again = meta(db), contents(db)
+    again = meta(db), contents(db), upgrades(db)
     assert build_database(history, db, branch=branch).commits_read == 0
-    assert (meta(db), contents(db)) == again
+    assert (meta(db), contents(db), upgrades(db)) == again
+
+
+def test_a_database_built_before_steps_were_recorded_records_them_as_built_and_changes_nothing(
+        tmp_path, history, clean_builds):
+    db = tmp_path / "outages.db"
+    shutil.copyfile(clean_builds(None), db)
+    conn = sqlite3.connect(db)
+    conn.execute("drop table _upgrades")  # as every database of schema 5 was before this record
+    conn.commit()
+    conn.close()
+    before = meta(db), contents(db)
+    assert build_database(history, db).commits_read == 0
+    assert upgrades(db) == [(step.name, f"built in {SCHEMA_VERSION}") for step in UPGRADES]
+    assert (meta(db), contents(db)) == before
+
+
+def test_a_step_that_fails_leaves_the_database_as_it_was(tmp_path, history, monkeypatch):
+    db = tmp_path / "outages.db"
+    shutil.copyfile(SAMPLES / "schema-4.db", db)
+    before = meta(db), contents(db)
+    last = UPGRADES[-1]
+
+    def half_done(conn):
+        last.apply(conn)
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(schema_module, "UPGRADES", (*UPGRADES[:-1], Upgrade(last.name, last.schema_version, half_done)))
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        build_database(history, db)
+    assert (meta(db), contents(db)) == before
+    conn = sqlite3.connect(db)
+    assert "_upgrades" not in {name for (name,) in conn.execute("select name from sqlite_master")}
+    conn.close()
+
+    monkeypatch.undo()
+    build_database(history, db)
+    assert upgrades(db)[-1] == (last.name, "upgraded")

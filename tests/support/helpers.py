@@ -81,11 +81,12 @@ def fixture_versions(era: str) -> list:
 
 
 def dump_database(path: Path, tables_only: bool = False) -> dict[str, list]:
-    """Every row of every table (and view), for comparing two databases."""
+    """Every row of every table (and view), for comparing two databases, but the build's own notes
+    (_meta and _upgrades, which say when and how each database was built)."""
     conn = sqlite3.connect(path)
     kinds = "('table')" if tables_only else "('table', 'view')"
     names = [r[0] for r in conn.execute(
-        f"select name from sqlite_master where type in {kinds} and name != '_meta' order by name")]
+        f"select name from sqlite_master where type in {kinds} and name not in ('_meta', '_upgrades') order by name")]
     dump = {name: sorted(conn.execute(f"select * from [{name}]").fetchall(), key=repr) for name in names}
     conn.close()
     return dump
