@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO := demo
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint cog install clean
 
 install: $(STAMP)
 
@@ -23,6 +23,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Write the code's constants and --help texts into the files that show them (a test fails while they differ).
+cog: $(STAMP)
+	$(BIN)/cog -r README.md views.sql metadata.yml
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

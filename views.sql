@@ -1,12 +1,22 @@
 -- The views of the database: the one place they are defined.
--- version_runs and area_runs are split into buckets of 64 snapshots (pge_outages/schema.py, BUCKET),
+-- version_runs and area_runs are split into buckets of BUCKET snapshots (pge_outages/schema.py),
 -- so one snapshot's outages, or areas, are one range of one index. They join snapshots on
--- snapshots.bucket (id / 64, indexed with id), an equality the planner can use both ways:
+-- snapshots.bucket (id / BUCKET, indexed with id), an equality the planner can use both ways:
 -- from a snapshot to its runs, and from a run (found by region, cause or outage) to its snapshots.
 -- Causes and regions are joined, so a question can start from a name (by their unique index);
 -- crew statuses and device lists are read by a subquery, only when a query asks for them: SQLite
 -- omits an unused LEFT JOIN, but not from an aggregate query (count, sum ... group by), which
 -- would pay a lookup per row for each one.
+-- The code's constants are written in by cog (.venv/bin/cog -r views.sql), never by hand:
+-- [[[cog
+-- from pge_outages.glitches import GAP_SECONDS
+-- from pge_outages.schema import BUCKET
+-- def unseen(alias):
+--     """SQL true when the gap before snapshot `alias` was blind, or unknown and long."""
+--     gap = f"{alias}.gap_class"
+--     return f"coalesce({gap} = 'blind' OR {gap} = 'unknown' AND {alias}.gap_seconds > {GAP_SECONDS}, 0)"
+-- ]]]
+-- [[[end]]]
 
 CREATE VIEW outage_snapshots AS
 SELECT
@@ -51,8 +61,8 @@ WHERE snapshot = (SELECT max(id) FROM snapshots);
 -- Durations and "probably ended" skip suspect snapshots (snapshots.suspect): an
 -- outage missing only from suspect snapshots is one continuous outage. When the
 -- outage began or ended inside a gap the scraper was blind to, or inside one
--- over 30 minutes long with no evidence either way (snapshots.gap_class 'blind',
--- or 'unknown' and gap_seconds > 1800: the gap that ends at the first trustworthy
+-- longer than GAP_SECONDS (pge_outages/glitches.py) with no evidence either way
+-- (snapshots.gap_class 'blind', or 'unknown' and that long: the gap that ends at the first trustworthy
 -- snapshot from its first on, or at the first trustworthy snapshot after its
 -- last), its duration is uncertain: possible_duration_hours is NULL and the
 -- bounds say how long it may have lasted.
@@ -63,15 +73,19 @@ SELECT
     last.title AS latest,
     o.snapshot_count AS num_snapshots,
     CASE WHEN NOT (
+        -- [[[cog cog.outl(f"        {unseen('began')}\n        OR {unseen('ended')}") ]]]
         coalesce(began.gap_class = 'blind' OR began.gap_class = 'unknown' AND began.gap_seconds > 1800, 0)
         OR coalesce(ended.gap_class = 'blind' OR ended.gap_class = 'unknown' AND ended.gap_seconds > 1800, 0)
+        -- [[[end]]]
     ) THEN round((last.[when] - first.[when]) / 3600.0, 2) END AS possible_duration_hours,
     o.last_snapshot < (SELECT max(id) FROM snapshots WHERE suspect IS NULL) AS probably_ended,
     o.min_estCustAffected,
     o.max_estCustAffected,
     round(o.customer_minutes) AS customer_minutes,
+    -- [[[cog cog.outl(f"    {unseen('began')}\n        OR {unseen('ended')}") ]]]
     coalesce(began.gap_class = 'blind' OR began.gap_class = 'unknown' AND began.gap_seconds > 1800, 0)
         OR coalesce(ended.gap_class = 'blind' OR ended.gap_class = 'unknown' AND ended.gap_seconds > 1800, 0)
+    -- [[[end]]]
         AS duration_uncertain,
     round((last.[when] - first.[when]) / 3600.0, 2) AS duration_hours_min,
     round((coalesce(after.[when], last.[when]) - coalesce(before.[when], first.[when])) / 3600.0, 2)
@@ -151,5 +165,8 @@ SELECT
 FROM outage_snapshots o
 CROSS JOIN areas a ON a.outage = o.outage
 CROSS JOIN area_runs r
-    ON r.area = a.id AND r.bucket = o.snapshot / 64 AND r.first_snapshot <= o.snapshot AND r.last_snapshot >= o.snapshot
+    -- [[[cog cog.outl(f"    ON r.area = a.id AND r.bucket = o.snapshot / {BUCKET}") ]]]
+    ON r.area = a.id AND r.bucket = o.snapshot / 64
+    -- [[[end]]]
+    AND r.first_snapshot <= o.snapshot AND r.last_snapshot >= o.snapshot
 WHERE o.snapshot = (SELECT max(id) FROM snapshots);
