@@ -88,7 +88,9 @@ def earliest_change(updates: list[int], when: int, previous: int | None) -> int 
     """The earliest of the feed's times for the changes a snapshot taken at `when` first shows
     (`updates`), of those after the snapshot before it, taken at `previous`; None when there is none.
 
-    Example: earliest_change([1000, 1500], when=1600, previous=1200) == 1500
+    >>> earliest_change([1000, 1500], when=1600, previous=1200)
+    1500
+
     PG&E's layer 5 wrote Pacific time as if it were UTC in 2024, so that every
     change looked 7 or 8 hours old: when the newest change is older than the gap
     and the feed's lag can explain, and the Pacific offset explains it, the times
@@ -329,7 +331,7 @@ def coverage_hours(conn: sqlite3.Connection, first_snapshot: int = 1, since: int
     """Hours of each gap class among the gaps that end at snapshot `first_snapshot` or later (and,
     with `since`, at a Unix time after it): every class, 0.0 where there is none.
 
-    Example: coverage_hours(conn, since=latest - 30 * 86400) == {"watched": 610.5, "quiet": 98.0, ...}
+    >>> coverage_hours(conn, since=latest - 30 * 86400)  # doctest: +SKIP
     """
     hours = dict.fromkeys(GAP_CLASSES, 0.0)
     for gap_class, seconds in conn.execute(

@@ -37,7 +37,7 @@ def writing(
     Raises DatabaseBusy when the other writer is still at it. Each writer takes
     it once: a refresh holds it across its pull and build.
 
-    >>> with writing("outages.db", wait=60):
+    >>> with writing("outages.db", wait=60):  # doctest: +SKIP
     ...     pass
     """
     fd = os.open(lock_path(db), os.O_RDWR | os.O_CREAT, 0o644)

@@ -21,7 +21,8 @@ SCRAPE_INTERVAL = "Scrape-Interval"
 def format_time(seconds: float) -> str:
     """A Unix time as the trailers write it: UTC, to the second.
 
-    Example: format_time(1771529224) == "2026-02-19T19:27:04Z"
+    >>> format_time(1771529224)
+    '2026-02-19T19:27:04Z'
     """
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(seconds)))
 
@@ -29,7 +30,8 @@ def format_time(seconds: float) -> str:
 def parse_time(text: str) -> int | None:
     """A trailer's ISO 8601 time as Unix seconds (UTC when it names no offset); None when it is not one.
 
-    Example: parse_time("2026-02-19T19:27:04Z") == 1771529224
+    >>> parse_time("2026-02-19T19:27:04Z")
+    1771529224
     """
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
@@ -43,8 +45,8 @@ def read_trailers(text: str, separator: str = "\x1f") -> dict[str, int]:
     `separator`): Fetched-At and Watched-Since as Unix seconds, Scrape-Interval as seconds. The
     first of each that reads counts; the others are left out.
 
-    Example: read_trailers("Fetched-At: 2026-02-19T19:27:04Z\\x1fScrape-Interval: 600")
-    == {"Fetched-At": 1771529224, "Scrape-Interval": 600}
+    >>> read_trailers("Fetched-At: 2026-02-19T19:27:04Z\\x1fScrape-Interval: 600")
+    {'Fetched-At': 1771529224, 'Scrape-Interval': 600}
     """
     found: dict[str, int] = {}
     for entry in text.split(separator):

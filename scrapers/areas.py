@@ -40,7 +40,11 @@ class AreaError(ValueError):
 class AreaShapes(dict[int, BaseGeometry]):
     """Each outage's shape, and what reading them took: polygons repaired with make_valid, polygons skipped.
 
-    Example: AreaShapes({299896: polygon}, repaired=1, skipped=["outage 123: no rings"])
+    >>> from shapely.geometry import Point
+    >>> shapes = AreaShapes({299896: Point(0, 0).buffer(1)}, repaired=1, skipped=["outage 123: no rings"])
+    >>> shapes.repaired, shapes.skipped, list(shapes)
+    (1, ['outage 123: no rings'], [299896])
+
     `skipped` says, for each polygon left out, whose it was and why.
     """
 
@@ -55,7 +59,9 @@ class AreaShapes(dict[int, BaseGeometry]):
 def shape_from_rings(rings: Any, to_wgs84: bool) -> tuple[BaseGeometry, bool]:
     """An ArcGIS polygon's rings as a valid (Multi)Polygon, and whether make_valid had to repair it.
 
-    Example: shape_from_rings([[[0, 0], [0, 1], [1, 1], [0, 0]]], to_wgs84=False)[0].area == 0.5
+    >>> shape_from_rings([[[0, 0], [0, 1], [1, 1], [0, 0]]], to_wgs84=False)[0].area
+    0.5
+
     Rings are read as ArcGIS clients read them (Esri's arcgis-to-geojson-utils,
     terraformer): a clockwise ring is an outer ring, a counter-clockwise one a
     hole of the outer ring it lies in, and one that lies in none is an outer
@@ -155,7 +161,12 @@ def _polygonal(shape: BaseGeometry) -> BaseGeometry:
 def simplify_area(shape: BaseGeometry) -> BaseGeometry:
     """The simplest rounded shape found whose area and symmetric difference stay within the tolerances.
 
-    Example: simplify_area(polygon).area == pytest.approx(polygon.area, rel=0.05)
+    >>> from shapely.geometry import Point
+    >>> circle = Point(-122.27, 37.80).buffer(0.01)  # 65 points
+    >>> simple = simplify_area(circle)
+    >>> len(simple.exterior.coords) < 20, abs(simple.area / circle.area - 1) < AREA_TOLERANCE
+    (True, True)
+
     Tolerances are tried from a twentieth of the shape's size down, halving,
     each result snapped to the 5-decimal grid and checked against the true shape.
     """
@@ -180,7 +191,9 @@ def simplify_area(shape: BaseGeometry) -> BaseGeometry:
 def simplify_areas(shapes: Mapping[int, BaseGeometry]) -> AreaShapes:
     """simplify_area of every outage's shape, keeping the tally of what reading them took.
 
-    Example: simplify_areas(fetch_areas(get_json, url)).repaired == 2
+    >>> from shapely.geometry import Point
+    >>> simplify_areas(AreaShapes({1: Point(0, 0).buffer(1)}, repaired=2)).repaired
+    2
     """
     simplified = {outage: simplify_area(shape) for outage, shape in shapes.items()}
     if isinstance(shapes, AreaShapes):
@@ -191,7 +204,8 @@ def simplify_areas(shapes: Mapping[int, BaseGeometry]) -> AreaShapes:
 def describe_read(shapes: AreaShapes) -> str | None:
     """One sentence for a commit message on what reading the areas took; None for a clean read.
 
-    Example: describe_read(shapes) == "Areas: 2 polygons repaired with make_valid; 1 skipped (outage 123: no rings)."
+    >>> describe_read(AreaShapes({}, repaired=2, skipped=["outage 123: no rings"]))
+    'Areas: 2 polygons repaired with make_valid; 1 skipped (outage 123: no rings).'
     """
     repaired, skipped = shapes.repaired, shapes.skipped
     if not repaired and not skipped:
@@ -244,7 +258,8 @@ def _rings(polygon: Polygon) -> list[list[list[float]]]:
 def render_areas(areas: Mapping[int, BaseGeometry]) -> bytes:
     """The areas file: a FeatureCollection, one feature per line, sorted by outage id.
 
-    Example: render_areas({}) == b'{"type": "FeatureCollection", "features": [\\n]}\\n'
+    >>> render_areas({})
+    b'{"type": "FeatureCollection", "features": [\\n]}\\n'
     """
     return wire.join_areas(wire.area_line(outage, geometry_json(areas[outage])) for outage in sorted(areas))
 

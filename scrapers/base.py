@@ -90,7 +90,8 @@ class OutputError(ValueError):
 class Feed:
     """One feed of one utility: where it lives, how to fetch it, which keys describe an outage.
 
-    Example: Feed("arcgis", URL, fetch_mapserver, id_keys=("OUTAGE_ID", "F_OUTAGE_ID"), ...)
+    >>> Feed("arcgis", URL, fetch_mapserver, id_keys=("OUTAGE_ID", "F_OUTAGE_ID"), ...)  # doctest: +SKIP
+
     `fetch(get_json, url)` returns the feed's outages as flat dicts, raising FeedError.
     A record's id is under the first of `id_keys` it has. `part_key`, when set,
     names the list in each record of the parts of the feed (ArcGIS layers) it
@@ -115,7 +116,7 @@ class Feed:
 class Utility:
     """A utility with one or more feeds, exposed as one CLI command.
 
-    Example: Utility("pge", "PG&E", {"arcgis": ..., "legacy": ...}, "arcgis", "PGE_OUTAGES_URL")
+    >>> Utility("pge", "PG&E", {"arcgis": ..., "legacy": ...}, "arcgis", "PGE_OUTAGES_URL")  # doctest: +SKIP
     """
 
     name: str
@@ -129,7 +130,9 @@ class Utility:
 class FetchPolicy:
     """How hard to try, in seconds: per-request timeout, attempts with doubling backoff, an overall bound.
 
-    Example: FetchPolicy(timeout=0.5, attempts=2, backoff=0.01, deadline=5, recheck_delay=0.05)
+    >>> FetchPolicy(timeout=0.5, attempts=2, backoff=0.01, deadline=5, recheck_delay=0.05).deadline
+    5
+
     `recheck_delay` is the wait before fetching again when a feed suddenly reports no outages.
     """
 
@@ -164,7 +167,7 @@ class ScrapeResult:
 def http_get_json(session: requests.Session, url: str, params: Mapping[str, str], timeout: float) -> Any:
     """GET url with params and return the parsed JSON, turning every way that fails into a FeedError.
 
-    Example: http_get_json(requests.Session(), "http://127.0.0.1:8000/query", {"f": "json"}, 10)
+    >>> http_get_json(requests.Session(), "http://127.0.0.1:8000/query", {"f": "json"}, 10)  # doctest: +SKIP
     """
     try:
         response = session.get(url, params=params, timeout=timeout)
@@ -211,7 +214,7 @@ def call_with_retry(
 ) -> T:
     """Call attempt() until it succeeds, retrying transient FeedErrors with doubling backoff until the deadline.
 
-    Example: call_with_retry(lambda: feed.fetch(get_json, url), FetchPolicy(), time.monotonic() + 60)
+    >>> call_with_retry(lambda: feed.fetch(get_json, url), FetchPolicy(), time.monotonic() + 60)  # doctest: +SKIP
     """
     delay = policy.backoff
     number = 1
@@ -230,7 +233,9 @@ def call_with_retry(
 def record_id(feed: Feed, record: Record) -> Any:
     """The outage id of a record: the value of the first of the feed's id keys it has.
 
-    Example: record_id(PGE.feeds["arcgis"], {"F_OUTAGE_ID": 7}) == 7
+    >>> from scrapers.pge import PGE
+    >>> record_id(PGE.feeds["arcgis"], {"F_OUTAGE_ID": 7})
+    7
     """
     for key in feed.id_keys:
         value = record.get(key)
@@ -242,7 +247,8 @@ def record_id(feed: Feed, record: Record) -> Any:
 def integer_id(url: str, id_name: str, value: Any, number: int, total: int) -> int:
     """An outage id as an integer, whether the feed sent 336858 or "336858"; FeedInvalid otherwise.
 
-    Example: integer_id(url, "OUTAGE_ID", " 336858", 1, 10) == 336858
+    >>> integer_id("https://example.com/4/query", "OUTAGE_ID", " 336858", 1, 10)
+    336858
     """
     if value is None or value == "":
         raise FeedInvalid(f"{url}: outage {number} of {total} has no {id_name}")
@@ -257,7 +263,10 @@ def integer_id(url: str, id_name: str, value: Any, number: int, total: int) -> i
 def clean_records(feed: Feed, url: str, records: list[Record]) -> list[Record]:
     """Check every record has a unique numeric id, drop volatile keys, and sort by id numerically.
 
-    Example: clean_records(PGE.feeds["arcgis"], url, [{"F_OUTAGE_ID": 2, "OBJECTID": 9}])
+    >>> from scrapers.pge import PGE
+    >>> clean_records(PGE.feeds["arcgis"], "https://example.com",
+    ...               [{"F_OUTAGE_ID": "2", "OBJECTID": 9}, {"F_OUTAGE_ID": 1}])
+    [{'F_OUTAGE_ID': 1}, {'F_OUTAGE_ID': '2'}]
     """
     id_name = " or ".join(feed.id_keys)
     ids = [
@@ -282,7 +291,7 @@ def fetch_records(
 ) -> list[Record]:
     """Fetch, validate and normalise one snapshot of a feed, retrying transient failures within policy.deadline.
 
-    Example: fetch_records(PGE.feeds["arcgis"], url, requests.Session(), FetchPolicy(timeout=10))
+    >>> fetch_records(PGE.feeds["arcgis"], url, requests.Session(), FetchPolicy(timeout=10))  # doctest: +SKIP
     """
     deadline = clock() + policy.deadline
 
@@ -309,7 +318,9 @@ def fetch_snapshot(
 ) -> tuple[list[Record], areas.AreaShapes | None, FeedError | None]:
     """The outages, then with_areas each one's simplified area, within policy.deadline; areas never cost outages.
 
-    Example: records, shapes, area_error = fetch_snapshot(PGE.feeds["arcgis"], url, session, FetchPolicy(), True)
+    >>> records, shapes, area_error = fetch_snapshot(  # doctest: +SKIP
+    ...     PGE.feeds["arcgis"], url, session, FetchPolicy(), True)
+
     The outages are fetched first, with retries, and their FeedError is raised.
     The areas follow, with retries, in what is left of the deadline; when they
     fail, shapes is None and area_error says why. Given records (outages
@@ -340,7 +351,7 @@ def fetch_snapshot(
 def parse_snapshot(data: bytes, name: str) -> list[Record]:
     """Parse a snapshot file's bytes into its list of records, raising OutputError if it is not one.
 
-    Example: parse_snapshot(Path("outages.json").read_bytes(), "outages.json")
+    >>> parse_snapshot(Path("outages.json").read_bytes(), "outages.json")  # doctest: +SKIP
     """
     try:
         records = json.loads(data)
@@ -354,7 +365,7 @@ def parse_snapshot(data: bytes, name: str) -> list[Record]:
 def read_output(path: Path) -> bytes | None:
     """The bytes of the output file, or None when there is no file yet.
 
-    Example: read_output(Path("outages.json"))
+    >>> read_output(Path("outages.json"))  # doctest: +SKIP
     """
     try:
         return path.read_bytes()
@@ -367,7 +378,7 @@ def read_output(path: Path) -> bytes | None:
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace path with data via a temporary file and a rename, so readers never see half a file.
 
-    Example: write_atomically(Path("outages.json"), b"[]\\n")
+    >>> write_atomically(Path("outages.json"), b"[]\\n")  # doctest: +SKIP
     """
     try:
         mode = path.stat().st_mode & 0o777
@@ -402,7 +413,9 @@ def scrape_to_file(
 ) -> ScrapeResult:
     """Fetch a snapshot and write it to output when it differs; on any error the file is left as it was.
 
-    Example: scrape_to_file(PGE.feeds["arcgis"], Path("outages.json"), url, requests.Session(), FetchPolicy())
+    >>> scrape_to_file(PGE.feeds["arcgis"], Path("outages.json"), url,  # doctest: +SKIP
+    ...                requests.Session(), FetchPolicy())
+
     An empty feed replacing a non-empty file is only believed if a second fetch,
     policy.recheck_delay seconds later, is empty too; otherwise the second fetch
     is used. With areas_output, the outage areas are fetched after the outages
@@ -449,7 +462,10 @@ def scrape_to_file(
 def emptied_parts(feed: Feed, previous: list[Record] | None, records: list[Record]) -> bool:
     """Whether the feed, or one part of it (an ArcGIS layer), held outages before and holds none now.
 
-    Example: emptied_parts(feed, [{"OUTAGE_ID": 1, "layers": [4]}], [{"F_OUTAGE_ID": 2, "layers": [5]}])
+    >>> from scrapers.pge import ARCGIS
+    >>> emptied_parts(ARCGIS, [{"OUTAGE_ID": 1, "layers": [4]}], [{"F_OUTAGE_ID": 2, "layers": [5]}])
+    True
+
     PG&E's layer 4 answers `"features": []` for one scrape now and then while
     the other layer goes on: such a blip is only believed after a second fetch.
     """

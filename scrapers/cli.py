@@ -63,7 +63,7 @@ def make_scrape_command(utility: Utility, name: str | None = None, usage: str | 
     """A Click command that scrapes utility's feeds, named `name` (default: the utility's, e.g. `pge`);
     `usage` is how its example calls it (default: `python -m scrapers <name>`).
 
-    Example: cli.add_command(make_scrape_command(pge.PGE))
+    >>> cli.add_command(make_scrape_command(pge.PGE))  # doctest: +SKIP
     """
     feeds = utility.feeds
     name = name or utility.name

@@ -22,8 +22,9 @@ from .base import Feed, OutputError, Record, parse_snapshot, read_output, record
 class Stamp:
     """When a snapshot was read, written as trailers that no rebase can change.
 
-    Example: Stamp(fetched_at=1771529224, feed_updated="2026-02-19T19:24:00Z").trailers()
-    == ["Fetched-At: 2026-02-19T19:27:04Z", "Feed-Updated: 2026-02-19T19:24:00Z"]
+    >>> Stamp(fetched_at=1771529224, feed_updated="2026-02-19T19:24:00Z").trailers()
+    ['Fetched-At: 2026-02-19T19:27:04Z', 'Feed-Updated: 2026-02-19T19:24:00Z']
+
     `watched_since` is the fetch time of the first of an unbroken run of rounds,
     one on every mark of `interval` seconds, that ends with this one: the
     scraper looked at the feed all that time.
@@ -57,7 +58,9 @@ class Changes:
 def customers(feed: Feed, record: Record) -> int:
     """The number of customers an outage affects, 0 when the feed does not say.
 
-    Example: customers(legacy_feed, {"estCustAffected": "9"}) == 9
+    >>> from scrapers.pge import LEGACY
+    >>> customers(LEGACY, {"estCustAffected": "9"})
+    9
     """
     try:
         return int(record.get(feed.customers_key) or 0)
@@ -68,7 +71,9 @@ def customers(feed: Feed, record: Record) -> int:
 def diff_records(feed: Feed, previous: list[Record] | None, records: list[Record]) -> Changes:
     """Outages added, removed and changed between two snapshots, each list in id order.
 
-    Example: diff_records(feed, [{"F_OUTAGE_ID": 1}], [{"F_OUTAGE_ID": 2}]).added == [{"F_OUTAGE_ID": 2}]
+    >>> from scrapers.pge import ARCGIS
+    >>> diff_records(ARCGIS, [{"F_OUTAGE_ID": 1}], [{"F_OUTAGE_ID": 2}]).added
+    [{'F_OUTAGE_ID': 2}]
     """
     # Compared as text, so an id the feed sent as a number once and as a string
     # later is the same outage.
@@ -112,7 +117,18 @@ def commit_message(
 ) -> str:
     """A commit message: a one-line summary, the count per layer, the added and removed outages, the trailers.
 
-    Example first line: "12 outages added, 3 removed, 40 changed; 1,702 outages, 88,537 customers affected"
+    >>> from scrapers.pge import ARCGIS
+    >>> before = [{"F_OUTAGE_ID": 1, "EST_CUSTOMERS": 5}]
+    >>> print(commit_message(ARCGIS, before, [{"F_OUTAGE_ID": 2, "EST_CUSTOMERS": 1200, "CITY": "Oakland"}]))
+    1 outage added, 1 removed, 0 changed; 1 outage, 1,200 customers affected
+    <BLANKLINE>
+    Added:
+      2 Oakland: 1,200 customers, cause unknown
+    <BLANKLINE>
+    Removed:
+      1 unknown place: 5 customers, cause unknown
+    <BLANKLINE>
+
     With skip_ci a "[skip ci]" line follows the summary, so CI services that
     honour it leave scrape commits alone. With a stamp, its trailers
     (Fetched-At: ...) close the message.
@@ -143,7 +159,9 @@ def commit_message(
 def liveness_message(feed: Feed, records: list[Record], stamp: Stamp, skip_ci: bool = False) -> str:
     """The message of an empty commit that says the scraper looked and the feed had not changed.
 
-    Example first line: "No change; 1,702 outages, 88,537 customers affected"
+    >>> from scrapers.pge import ARCGIS
+    >>> liveness_message(ARCGIS, [{"F_OUTAGE_ID": 1, "EST_CUSTOMERS": 5}], Stamp(fetched_at=0)).splitlines()[0]
+    'No change; 1 outage, 5 customers affected'
     """
     total = sum(customers(feed, record) for record in records)
     lines = [f"No change; {_plural(len(records), 'outage')}, {_plural(total, 'customer')} affected"]
@@ -186,7 +204,9 @@ def commit_snapshot(
 ) -> str | None:
     """Commit output (and areas_output) in the repository that holds it if either differs from HEAD.
 
-    Example: commit_snapshot(feed, Path("outages.json"), records, gitops.Identity("bot", "bot@example.com"))
+    >>> commit_snapshot(feed, Path("outages.json"), records,  # doctest: +SKIP
+    ...                 gitops.Identity("bot", "bot@example.com"))
+
     Returns the new commit's hash, or None. The message compares with the
     committed versions, so an earlier run's uncommitted write is described too.
     """
@@ -225,7 +245,9 @@ def describe_area_changes(before: Mapping[int, str], after: Mapping[int, str]) -
 def liveness_due(last_look: int | None, window_start: int | None) -> bool:
     """Whether a liveness mark is due: the branch holds no look at the feed since window_start.
 
-    Example: liveness_due(last_look=1000, window_start=1800) is True
+    >>> liveness_due(last_look=1000, window_start=1800)
+    True
+
     window_start is the start of the current heartbeat window (None: no marks);
     last_look the newest Fetched-At on the branch (None: none on record). One
     mark per window at most, so 30-minute windows give at most 48 marks a day.
@@ -238,7 +260,8 @@ def last_fetched_at(repo: Path, depth: int = 100) -> int | None:
     recent of the last `depth` first-parent commits that has one; None when none has (a history from
     before trailers). Snapshots only go on top of older ones (record_snapshot), so it is the newest.
 
-    Example: last_fetched_at(Path("history")) == 1771529224
+    >>> last_fetched_at(Path("history"))  # doctest: +SKIP
+
     A commit without the trailer (a person's, or an older scraper's) says nothing of when the feed was read.
     """
     result = gitops.run_git(
@@ -267,7 +290,8 @@ class Recorded:
 class Snapshot:
     """One round's snapshot, ready to be committed: the feed, the files, what they hold, and when it was read.
 
-    Example: Snapshot(pge.ARCGIS, Path("outages.json"), records, Stamp(fetched_at=1771529224))
+    >>> Snapshot(pge.ARCGIS, Path("outages.json"), records, Stamp(fetched_at=1771529224))  # doctest: +SKIP
+
     `liveness_window` is the start of the current heartbeat window (None: no liveness marks).
     """
 
@@ -285,7 +309,9 @@ class Snapshot:
 def record_snapshot(snapshot: Snapshot, identity: gitops.Identity) -> Recorded:
     """Commit the snapshot's files if they changed, or else an empty liveness commit if one is due.
 
-    Example: record_snapshot(Snapshot(feed, Path("outages.json"), records, stamp, liveness_window=1800), identity)
+    >>> record_snapshot(Snapshot(feed, Path("outages.json"), records, stamp,  # doctest: +SKIP
+    ...                          liveness_window=1800), identity)
+
     A snapshot older than the newest commit's (another scraper looked later) is
     not put on top of it: that would tell readers the feed went back in time.
     """
@@ -321,7 +347,8 @@ def push_snapshot(
 ) -> Recorded:
     """Push the branch; when another scraper pushed first, record our snapshot again on top of theirs and retry.
 
-    Example: push_snapshot(snapshot, identity, "origin", 5, record_snapshot(snapshot, identity))
+    >>> push_snapshot(snapshot, identity, "origin", 5, record_snapshot(snapshot, identity))  # doctest: +SKIP
+
     Returns what is on the branch once pushed: the commit made again on top of
     theirs, none when theirs already held the same feed state (one commit per
     state) or a newer one.

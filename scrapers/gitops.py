@@ -28,7 +28,8 @@ class PushRejected(GitError):
 class Identity:
     """The name and email the scraper commits as.
 
-    Example: Identity("pge-outages bot", "actions@users.noreply.github.com")
+    >>> Identity("pge-outages bot", "actions@users.noreply.github.com").name
+    'pge-outages bot'
     """
 
     name: str
@@ -40,7 +41,7 @@ def run_git(
 ) -> subprocess.CompletedProcess[str]:
     """Run one git command in repo, as identity if given; raise GitError naming the command if it fails.
 
-    Example: run_git(Path("."), "status", "--porcelain")
+    >>> run_git(Path("."), "status", "--porcelain")  # doctest: +SKIP
     """
     command = ["git"]
     if identity is not None:
@@ -68,7 +69,7 @@ def _reason(stderr: str) -> str:
 def find_repo(path: Path) -> Path:
     """The top directory of the git repository that holds path (a file that may not exist yet).
 
-    Example: find_repo(Path("history/outages.json")) == Path("/abs/history")
+    >>> find_repo(Path("history/outages.json"))  # doctest: +SKIP
     """
     directory = path.resolve().parent
     if not directory.is_dir():
@@ -82,7 +83,8 @@ def find_repo(path: Path) -> Path:
 def relative_path(repo: Path, path: Path) -> str:
     """path relative to the repository's top, in the slash form git uses.
 
-    Example: relative_path(Path("/abs/history"), Path("/abs/history/outages.json")) == "outages.json"
+    >>> relative_path(Path("/abs/history"), Path("/abs/history/outages.json"))
+    'outages.json'
     """
     return path.resolve().relative_to(repo.resolve()).as_posix()
 
@@ -90,7 +92,7 @@ def relative_path(repo: Path, path: Path) -> str:
 def read_committed(repo: Path, relative: str) -> bytes | None:
     """The file's content at HEAD, or None when there is no HEAD or the file is not in it.
 
-    Example: read_committed(Path("."), "outages.json")
+    >>> read_committed(Path("."), "outages.json")  # doctest: +SKIP
     """
     result = subprocess.run(
         ["git", "show", f"HEAD:{relative}"], cwd=repo, capture_output=True, check=False, start_new_session=True
@@ -101,7 +103,7 @@ def read_committed(repo: Path, relative: str) -> bytes | None:
 def has_changes(repo: Path, *relatives: str) -> bool:
     """Whether the working copy of any of the files differs from HEAD (new files count as changed).
 
-    Example: has_changes(Path("."), "outages.json", "outage-areas.geojson")
+    >>> has_changes(Path("."), "outages.json", "outage-areas.geojson")  # doctest: +SKIP
     """
     return bool(run_git(repo, "status", "--porcelain", "--", *relatives).stdout.strip())
 
@@ -109,7 +111,9 @@ def has_changes(repo: Path, *relatives: str) -> bool:
 def commit_files(repo: Path, relatives: list[str], message: str, identity: Identity) -> str:
     """Commit just these files, in one commit, with message as identity, leaving anything else staged alone.
 
-    Example: commit_files(Path("."), ["outages.json"], "1 outage added, ...", Identity("bot", "bot@example.com"))
+    >>> commit_files(Path("."), ["outages.json"], "1 outage added, ...",  # doctest: +SKIP
+    ...              Identity("bot", "bot@example.com"))
+
     Returns the new commit's hash.
     """
     run_git(repo, "add", "--", *relatives)
@@ -123,7 +127,8 @@ def commit_files(repo: Path, relatives: list[str], message: str, identity: Ident
 def commit_empty(repo: Path, message: str, identity: Identity) -> str:
     """An empty commit with message as identity (a liveness mark), leaving anything staged alone.
 
-    Example: commit_empty(Path("."), "No change; ...", Identity("bot", "bot@example.com"))
+    >>> commit_empty(Path("."), "No change; ...", Identity("bot", "bot@example.com"))  # doctest: +SKIP
+
     Returns the new commit's hash.
     """
     # An empty pathspec list with --only commits nothing that is staged.
@@ -137,7 +142,7 @@ def commit_empty(repo: Path, message: str, identity: Identity) -> str:
 def current_branch(repo: Path) -> str:
     """The checked-out branch's name; a detached HEAD cannot be pushed back.
 
-    Example: current_branch(Path(".")) == "main"
+    >>> current_branch(Path("."))  # doctest: +SKIP
     """
     result = run_git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
     if result.returncode != 0:
@@ -156,7 +161,7 @@ def _rebase_in_progress(repo: Path) -> bool:
 def has_unpushed(repo: Path, remote: str) -> bool:
     """Whether the branch holds commits the remote's branch (as last fetched) lacks; True when unknown.
 
-    Example: has_unpushed(Path("."), "origin") is False right after a push
+    >>> has_unpushed(Path("."), "origin")  # right after a push  # doctest: +SKIP
     """
     branch = current_branch(repo)
     counted = run_git(repo, "rev-list", "--count", f"refs/remotes/{remote}/{branch}..HEAD", check=False)
@@ -192,7 +197,8 @@ def push_with_rebase(
 ) -> None:
     """Push the current branch; when rejected because the remote moved on, catch up with it and try again.
 
-    Example: push_with_rebase(Path("."), "origin", identity, 3, True, lambda: True, "Fetched-At")
+    >>> push_with_rebase(Path("."), "origin", identity, 3, True, lambda: True, "Fetched-At")  # doctest: +SKIP
+
     Our own commit (when `committed`) is taken off and made again by recommit() on
     top of what the other run pushed, so its file holds our snapshot and its message
     compares with theirs; recommit() returns whether it committed. Snapshots an
@@ -242,7 +248,8 @@ def push_with_rebase(
 class WorkState:
     """The branch, HEAD, index entries and bytes of some files, taken before a round that may be cut short.
 
-    Example: state = capture_state(Path("."), [Path("outages.json")]); ...; restore_state(state)
+    >>> state = capture_state(Path("."), [Path("outages.json")])  # doctest: +SKIP
+    >>> restore_state(state)  # after a round cut short  # doctest: +SKIP
     """
 
     repo: Path | None

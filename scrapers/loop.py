@@ -35,7 +35,10 @@ class DurationError(ValueError):
 def parse_duration(text: str) -> float:
     """Seconds in a duration written as hours, minutes and seconds.
 
-    Example: parse_duration("5h50m") == 21000.0; parse_duration("2s") == 2.0
+    >>> parse_duration("5h50m")
+    21000.0
+    >>> parse_duration("2s")
+    2.0
     """
     cleaned = text.strip().lower()
     if cleaned == "0":
@@ -48,7 +51,11 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """Example: format_duration(3900) == "1h5m"; format_duration(2) == "2s" """
+    """A duration as parse_duration reads it.
+
+    >>> format_duration(3900), format_duration(2)
+    ('1h5m', '2s')
+    """
     whole = int(round(seconds))
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
@@ -59,7 +66,8 @@ def format_duration(seconds: float) -> str:
 def next_mark(now: float, every: float) -> float:
     """The first mark of the clock (a multiple of every since the epoch) at or after now.
 
-    Example: next_mark(605.0, 600) == 1200.0
+    >>> next_mark(605.0, 600)
+    1200
     """
     return math.ceil(now / every) * every
 
@@ -68,7 +76,8 @@ def last_mark(first: float, end: float, every: float, heartbeat: float) -> float
     """The mark of the loop's last round: the last heartbeat mark before end, so the loop's
     last looks are on record, or the last mark of all when no heartbeat mark falls in time.
 
-    Example: last_mark(first=600, end=21600 + 500, every=600, heartbeat=1800) == 21600.0
+    >>> last_mark(first=600, end=21600 + 500, every=600, heartbeat=1800)
+    21600
     """
     if heartbeat > 0:
         mark = math.floor(end / heartbeat) * heartbeat
@@ -183,7 +192,9 @@ def run_loop(
 ) -> LoopResult:
     """Run round(mark, watched_since) on every mark of every seconds until duration is over or a signal.
 
-    Example: run_loop(job, lambda mark, since: run_round(job, session, mark, since), 600, 21000, 5, 3600, echo)
+    >>> run_loop(job, lambda mark, since: run_round(job, session, mark, since),  # doctest: +SKIP
+    ...          600, 21000, 5, 3600, echo)
+
     echo(line, is_error) reports each round. Exit status 0 unless rounds failed
     for give_up_after seconds in a row, or none succeeded: then 1 when the feed
     failed last, 3 when git (the commit or the push) did.

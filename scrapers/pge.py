@@ -52,7 +52,10 @@ class URLError(ValueError):
 def layer_queries(url: str) -> list[tuple[int | None, str]]:
     """The (layer number, query URL) pairs one scrape of url reads.
 
-    Example: layer_queries(MAPSERVER_URL) == [(4, MAPSERVER_URL + "/4/query"), (5, MAPSERVER_URL + "/5/query")]
+    >>> layer_queries("https://example.com/arcgis/rest/services/43/outages/MapServer")
+    [(4, 'https://example.com/arcgis/rest/services/43/outages/MapServer/4/query'), \
+(5, 'https://example.com/arcgis/rest/services/43/outages/MapServer/5/query')]
+
     A MapServer root means every outage layer; `.../N/query` means that layer
     alone, and a bare `.../query` (a mirror of one layer) a layer of unknown number.
     """
@@ -77,7 +80,10 @@ def layer_queries(url: str) -> list[tuple[int | None, str]]:
 def query_arcgis(get_json: GetJson, url: str, params: dict[str, str]) -> dict[str, Any]:
     """One ArcGIS REST query with where=1=1 and f=json, raising FeedError for ArcGIS error objects.
 
-    Example: query_arcgis(get_json, MAPSERVER_URL + "/4/query", {"returnCountOnly": "true"}) == {"count": 42}
+    >>> def get_json(url, params):
+    ...     return {"count": 42} if params["returnCountOnly"] == "true" else {}
+    >>> query_arcgis(get_json, MAPSERVER_URL + "/4/query", {"returnCountOnly": "true"})
+    {'count': 42}
     """
     response = get_json(url, {"where": "1=1", "f": "json", **params})
     if not isinstance(response, dict):
@@ -98,7 +104,8 @@ def query_arcgis(get_json: GetJson, url: str, params: dict[str, str]) -> dict[st
 def count_arcgis(get_json: GetJson, url: str) -> int:
     """The number of features the layer says it holds (a returnCountOnly query).
 
-    Example: count_arcgis(get_json, MAPSERVER_URL + "/4/query") == 1694
+    >>> count_arcgis(lambda url, params: {"count": 1694}, MAPSERVER_URL + "/4/query")
+    1694
     """
     count = query_arcgis(get_json, url, {"returnCountOnly": "true"}).get("count")
     if not isinstance(count, int) or isinstance(count, bool) or count < 0:
@@ -111,7 +118,8 @@ def fetch_pages(
 ) -> list[tuple[Any, Any]]:
     """Every feature of a layer with its page's spatialReference, paged while exceededTransferLimit.
 
-    Example: fetch_pages(get_json, MAPSERVER_URL + "/8/query", {"outFields": "OUTAGE_ID"})
+    >>> fetch_pages(get_json, MAPSERVER_URL + "/8/query", {"outFields": "OUTAGE_ID"})  # doctest: +SKIP
+
     The pages must add up to the count query's total, so a capped page never
     loses a feature.
     """
@@ -144,7 +152,12 @@ def fetch_pages(
 def fetch_layer(get_json: GetJson, url: str, layer: int | None, page_size: int = PAGE_SIZE) -> list[Record]:
     """Every outage of one layer, as flat records with integer ids, each saying its layer.
 
-    Example: fetch_layer(get_json, MAPSERVER_URL + "/4/query", 4)[0]["OUTAGE_ID"] == 115258
+    >>> def get_json(url, params):
+    ...     if params.get("returnCountOnly"):
+    ...         return {"count": 1}
+    ...     return {"features": [{"attributes": {"OUTAGE_ID": "115258"}, "geometry": {"x": 1.5, "y": 2}}]}
+    >>> fetch_layer(get_json, MAPSERVER_URL + "/4/query", 4)
+    [{'OUTAGE_ID': 115258, 'geometry_x': 1.5, 'geometry_y': 2, 'layers': [4]}]
     """
     order = OUTAGE_LAYERS.get(layer, "OBJECTID") if layer is not None else "OBJECTID"
     params = {"outFields": "*", "returnGeometry": "true", "outSR": str(wire.WEB_MERCATOR), "orderByFields": order}
@@ -171,7 +184,8 @@ def fetch_layer(get_json: GetJson, url: str, layer: int | None, page_size: int =
 def areas_url(url: str) -> str:
     """The query URL of the outage areas layer of the MapServer that url names.
 
-    Example: areas_url(MAPSERVER_URL) == MAPSERVER_URL + "/8/query"
+    >>> areas_url("https://example.com/43/outages/MapServer/4/query")
+    'https://example.com/43/outages/MapServer/8/query'
     """
     parts = urlsplit(url)
     path = re.sub(r"/\d+/query$", "", parts.path.rstrip("/"))
@@ -183,7 +197,8 @@ def areas_url(url: str) -> str:
 def fetch_areas(get_json: GetJson, url: str, page_size: int = PAGE_SIZE) -> AreaShapes:
     """Each outage's area from layer 8: its rows merged into one shape (WGS84), not yet simplified.
 
-    Example: fetch_areas(get_json, MAPSERVER_URL)[299896].area
+    >>> fetch_areas(get_json, MAPSERVER_URL)[299896].area  # doctest: +SKIP
+
     The points are asked for in WGS84, and read by the spatialReference the
     server says it answered in. A row whose rings hold no area is skipped, one
     that needed make_valid is repaired, and both are counted in the result.
@@ -260,8 +275,8 @@ def flatten_feature(
 ) -> Record:
     """A feature's attributes followed by its point geometry as geometry_x/geometry_y (Web Mercator, mm).
 
-    Example: flatten_feature(url, 1, {"attributes": {"F_OUTAGE_ID": 1}, "geometry": {"x": 2, "y": 3}})
-    == {"F_OUTAGE_ID": 1, "geometry_x": 2, "geometry_y": 3}
+    >>> flatten_feature(MAPSERVER_URL, 1, {"attributes": {"F_OUTAGE_ID": 1}, "geometry": {"x": 2, "y": 3}})
+    {'F_OUTAGE_ID': 1, 'geometry_x': 2, 'geometry_y': 3}
     """
     attributes = feature.get("attributes") if isinstance(feature, dict) else None
     if not isinstance(attributes, dict):
@@ -286,7 +301,8 @@ def _outage_id(record: Record) -> Any:
 def fetch_mapserver(get_json: GetJson, url: str, page_size: int = PAGE_SIZE) -> list[Record]:
     """Every outage of every layer url names, one record per outage id.
 
-    Example: fetch_mapserver(get_json, MAPSERVER_URL)  # layers 4 and 5
+    >>> fetch_mapserver(get_json, MAPSERVER_URL)  # layers 4 and 5  # doctest: +SKIP
+
     An id in several layers at once is one record: the first layer's
     attributes, then the keys only a later layer has, and every layer listed.
     """
@@ -312,7 +328,9 @@ _REGION = wire.LEGACY_FIELDS["regionName"]
 def fetch_legacy(get_json: GetJson, url: str) -> list[Record]:
     """The legacy feed's outagesRegions -> regions -> outages, flattened with regionName added.
 
-    Example: fetch_legacy(get_json, LEGACY_URL)[0]["regionName"] == "Fresno"
+    >>> regions = {"outagesRegions": [{"regionName": "Fresno", "outages": [{"outageNumber": "1"}]}]}
+    >>> fetch_legacy(lambda url, params: regions, LEGACY_URL)
+    [{'outageNumber': '1', 'regionName': 'Fresno'}]
     """
     response = get_json(url, {})
     regions = response.get("outagesRegions") if isinstance(response, dict) else None
@@ -330,7 +348,8 @@ def fetch_legacy(get_json: GetJson, url: str) -> list[Record]:
 def status_url(url: str) -> str:
     """Where the status of the MapServer url names is: PG&E's own for its MapServer, else beside the mirror's.
 
-    Example: status_url("http://127.0.0.1:8000/x/43/outages/MapServer") == "http://127.0.0.1:8000/x/43/outages/status.json"
+    >>> status_url("http://127.0.0.1:8000/x/43/outages/MapServer")
+    'http://127.0.0.1:8000/x/43/outages/status.json'
     """
     parts = urlsplit(url)
     path = re.sub(r"/MapServer(/.*)?$", "", parts.path.rstrip("/"), flags=re.IGNORECASE)
@@ -342,7 +361,9 @@ def status_url(url: str) -> str:
 def fetch_updated(get_json: GetJson, url: str) -> str | None:
     """When PG&E last refreshed the outage layers, from status.json's lastUpdated, as ISO 8601 UTC.
 
-    Example: fetch_updated(get_json, MAPSERVER_URL) == "2026-07-09T11:14:00Z"  # {"lastUpdated": "20260709-1114"}
+    >>> fetch_updated(lambda url, params: {"lastUpdated": "20260709-1114"}, MAPSERVER_URL)
+    '2026-07-09T11:14:00Z'
+
     None when the answer has no such time; a failed request raises FeedError.
     """
     status = get_json(status_url(url), {})

@@ -24,7 +24,9 @@ STATUS_TIMEOUT = 10.0  # seconds: the status is a nicety, never worth holding a 
 class Job:
     """What every round of one scraper does: which feed, which files, how to commit and push.
 
-    Example: Job(pge.ARCGIS, Path("outages.json"), None, pge.MAPSERVER_URL, FetchPolicy(), identity, commit=True)
+    >>> Job(pge.ARCGIS, Path("outages.json"), None, pge.MAPSERVER_URL, FetchPolicy(),  # doctest: +SKIP
+    ...     identity, commit=True)
+
     `heartbeat` is the length in seconds of the windows of the clock in which at
     most one liveness mark is made (0: none); `every` the loop's interval.
     """
@@ -83,9 +85,10 @@ def run_round(
 ) -> RoundReport:
     """Scrape once: write the files when the feed changed and, with job.commit, commit (and push) them.
 
-    Example: run_round(job, new_session()).line
-    == "outages.json: 12 outages, 345 customers affected; written; committed 0a1b2c3d4e5f"
-    `mark` is the mark of the clock the round stands for (default: now): a
+    >>> run_round(job, new_session()).line  # doctest: +SKIP
+
+    The line reads, for example, "outages.json: 12 outages, 345 customers
+    affected; written; committed 0a1b2c3d4e5f". `mark` is the mark of the clock the round stands for (default: now): a
     liveness mark is made when the branch holds no look at the feed since the
     start of its heartbeat window. In a loop (job.every), `watched_since` is
     when the unbroken run of rounds this one ends began (None: with this one).
