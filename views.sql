@@ -93,10 +93,15 @@ SELECT
     o.regionName,
     o.latitude,
     o.longitude,
+    counties.name AS county,
+    CASE WHEN o.county_fips IS NOT NULL THEN printf('%05d', o.county_fips) END AS county_fips,
+    o.place,
+    o.place_inferred,
     o.outageStartTime,
     o.first_snapshot,
     o.last_snapshot
 FROM outages o
+LEFT JOIN counties ON counties.fips = o.county_fips
 JOIN snapshots first ON first.id = o.first_snapshot
 JOIN snapshots last ON last.id = o.last_snapshot
 LEFT JOIN snapshots before ON before.id = o.first_snapshot - 1

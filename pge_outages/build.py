@@ -54,6 +54,8 @@ class BuildResult:
     seconds: float
     # Hours of each gap class among the snapshots added (glitches.coverage_hours).
     coverage: dict[str, float] | None = None
+    # Outages seen in the snapshots added whose point lies in no California county.
+    outside_counties: int = 0
 
     def summary(self) -> str:
         line = (
@@ -62,6 +64,9 @@ class BuildResult:
         )
         if self.coverage and any(self.coverage.values()):
             line += f"; their coverage: {describe_coverage(self.coverage)}"
+        if self.outside_counties:
+            noun = "outage" if self.outside_counties == 1 else "outages"
+            line += f"; {self.outside_counties:,} {noun} outside every California county"
         return line
 
 
@@ -291,4 +296,7 @@ def _read_versions(conn, repo, paths, tip, since, on_commit) -> BuildResult:
         writer.add_look(mark.hash, mark.when, mark.watched_since, mark.interval)
     if last is not None:
         writer.flush(last)
-    return BuildResult(commits, snapshots, skipped, 0.0, coverage_hours(conn, first_new))
+    outside = conn.execute(
+        "select count(*) from outages where last_snapshot >= ? and latitude is not null and county_fips is null",
+        (first_new,)).fetchone()[0]
+    return BuildResult(commits, snapshots, skipped, 0.0, coverage_hours(conn, first_new), outside)

@@ -7,6 +7,7 @@ line on stderr. `build_database.py`, `python -m scrapers pge` and the
 
 import importlib
 import signal
+import sqlite3
 import sys
 import threading
 
@@ -14,10 +15,12 @@ import click
 
 from . import synthetic
 from .build import DEFAULT_WAIT, HistoryRewritten, build_database
+from .export import write_eaglei
 from .history import HistoryError
 from .lock import DatabaseBusy
 from .refresh import parse_duration, refresh_loop
 from .schema import DatabaseError
+from .trailers import parse_time
 
 DEFAULT_EVERY = "10m"
 
@@ -152,6 +155,52 @@ def refresh(repo, db, every, once, remote, branch, file):
             signal.signal(signum, handler)
     if once and failures:
         sys.exit(1)
+
+
+@cli.group()
+def export():
+    """Write a built database in another dataset's layout."""
+
+
+@export.command()
+@click.argument("db", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.argument("out", type=click.File("w", lazy=True))
+@click.option("--from", "start", metavar="TIME",
+              help="First moment, ISO 8601 (UTC without an offset); default: the first snapshot.")
+@click.option("--to", "end", metavar="TIME",
+              help="Moment to stop before, ISO 8601; default: just after the last snapshot.")
+def eaglei(db, out, start, end):
+    """Customers out per county every 15 minutes, in EAGLE-I's layout (fips_code, county, state,
+    customers_out, run_start_time in UTC): one row per county with customers out, per step.
+
+    Time the scraper was blind to is left out, not filled. OUT may be - for stdout.
+
+    Example:
+
+        pge-outages export eaglei outages.db outages-eaglei.csv --from 2025-12-20 --to 2025-12-27
+    """
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        first, last = conn.execute("select min([when]), max([when]) from snapshots").fetchone()
+        if first is None:
+            raise click.ClickException(f"{db} holds no snapshots")
+        begin = _moment(start, "--from") if start else first
+        stop = _moment(end, "--to") if end else last + 1
+        if stop <= begin:
+            raise click.ClickException(f"--to ({end}) is not after --from ({start or 'the first snapshot'})")
+        rows = write_eaglei(conn, out, begin, stop)
+    except sqlite3.Error as error:
+        raise click.ClickException(f"{db}: {error}") from None
+    finally:
+        conn.close()
+    click.echo(f"{rows:,} rows of customers out per county written to {out.name}", err=True)
+
+
+def _moment(text: str, option: str) -> int:
+    moment = parse_time(text)
+    if moment is None:
+        raise click.BadParameter(f"{text!r} is not a time such as 2025-12-25T15:00-08:00", param_hint=option)
+    return moment
 
 
 # Defined beside the generator, which `python -m pge_outages.synthetic` runs too.

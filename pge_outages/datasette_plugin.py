@@ -33,8 +33,10 @@ from .pages import (
     FRAME_SIZE,
     BadReplayParameter,
     draw_customers_chart,
+    read_county_map,
     read_frame_request,
     read_frames,
+    read_moment,
     read_outage_history,
 )
 
@@ -179,6 +181,7 @@ def extra_body_script(template, request):
 
 TEMPLATES = Path(__file__).with_name("templates")
 REPLAY_TEMPLATE = "pge-outages-replay.html"
+COUNTY_MAP_TEMPLATE = "pge-outages-counties.html"
 OUTAGE_TEMPLATE = "row-outages-outages.html"
 TILES = "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png"
 TILES_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
@@ -202,7 +205,7 @@ def add_page_templates(env):
 
 @hookimpl(specname="register_routes")
 def replay_routes():
-    return [(r"^/-/replay$", replay_page), (r"^/-/replay\.json$", replay_frames)]
+    return [(r"^/-/replay$", replay_page), (r"^/-/replay\.json$", replay_frames), (r"^/-/counties$", county_map_page)]
 
 
 def outages_database(datasette, name: str | None = None):
@@ -282,6 +285,29 @@ async def replay_page(datasette, request):
     html = await datasette.render_template(
         REPLAY_TEMPLATE, {"replay": replay, "error": error, **_leaflet(datasette)}, request=request)
     return Response.html(html, status=400 if error else 200)
+
+
+async def county_map_page(datasette, request):
+    """Each county shaded by customers out at a moment: /-/counties?at=..."""
+    text = request.args.get("at") or ""
+    county_map, error, status = None, None, 200
+    try:
+        at = read_moment(text, "at")
+    except BadReplayParameter as bad:
+        error, status = str(bad), 400
+    else:
+        county_map = await _read(datasette, lambda conn: read_county_map(conn, at))
+        if county_map is None:
+            error = ("No trustworthy snapshot at or before that time." if at is not None
+                     else "This database has no snapshots yet, or was built before counties were recorded.")
+        else:
+            county_map["time"] = _clock(county_map["when"])
+    database = outages_database(datasette).name
+    html = await datasette.render_template(COUNTY_MAP_TEMPLATE, {
+        "county_map": county_map, "error": error, "at": text,
+        "counties_at": datasette.urls.database(database) + "/counties_at",
+    }, request=request)
+    return Response.html(html, status=status)
 
 
 # The home page says how much of the last COVERAGE_DAYS the archive saw.

@@ -8,6 +8,7 @@ to the next.
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 from bisect import bisect_left, bisect_right
@@ -334,3 +335,84 @@ def draw_customers_chart(customers: list[tuple[int, int | None]], label: Callabl
         "y_ticks": [(y(peak * i / 2), f"{round(peak * i / 2):,}") for i in range(3)],
         "peak": peak,
     }
+
+
+# The county map: each county shaded by customers out at one moment, drawn as SVG on the
+# server from the counties table (no tiles, no script), so it works offline.
+MAP_WIDTH = 640
+# Customers out at which each shade starts, lightest first; 0 is unshaded.
+MAP_SHADES = ((1, "#fee5d9"), (100, "#fcae91"), (1_000, "#fb6a4a"), (10_000, "#de2d26"), (100_000, "#a50f15"))
+_NO_CUSTOMERS = "#f2f2f2"
+_COUNTY_CUSTOMERS = """
+select x.county_fips, count(*), sum(o.estCustAffected)
+from outage_snapshots o join outages x on x.id = o.outage
+where o.snapshot = ? and x.county_fips is not null
+group by x.county_fips
+"""
+
+
+def read_county_map(conn: sqlite3.Connection, at: int | None) -> dict | None:
+    """The county map at the latest trustworthy snapshot at or before `at` (None: the newest):
+    the snapshot, and each county's name, outages, customers out, shade and SVG path.
+    None when the database has no counties (built before them) or no such snapshot."""
+    if not _has_table(conn, "counties"):
+        return None
+    snapshot = conn.execute(
+        "select id, [when] from snapshots where (? is null or [when] <= ?) and suspect is null "
+        "order by [when] desc, id desc limit 1", (at, at)).fetchone()
+    if snapshot is None:
+        return None
+    rows = conn.execute(_COUNTY_CUSTOMERS, snapshot[:1])
+    out = {fips: (outages, customers or 0) for fips, outages, customers in rows}
+    shapes = [(fips, name, orjson.loads(geometry))
+              for fips, name, geometry in conn.execute("select fips, name, geometry from counties order by fips")]
+    if not shapes:
+        return None
+    project, height = _projection([g for _, _, g in shapes])
+    counties = []
+    for fips, name, geometry in shapes:
+        outages, customers = out.get(fips, (0, 0))
+        counties.append({"fips": f"{fips:05d}", "name": name, "outages": outages, "customers": customers,
+                         "shade": map_shade(customers), "path": _svg_path(geometry, project)})
+    return {"snapshot": snapshot[0], "when": snapshot[1], "counties": counties, "width": MAP_WIDTH,
+            "height": height, "shades": MAP_SHADES, "customers": sum(c["customers"] for c in counties)}
+
+
+def map_shade(customers: int) -> str:
+    """The fill of a county with this many customers out.
+
+    >>> map_shade(0), map_shade(250), map_shade(2_000_000)
+    ('#f2f2f2', '#fcae91', '#a50f15')
+    """
+    shade = _NO_CUSTOMERS
+    for least, colour in MAP_SHADES:
+        if customers >= least:
+            shade = colour
+    return shade
+
+
+def _projection(geometries: list[dict]) -> tuple[Callable[[float, float], tuple[float, float]], int]:
+    """Longitude and latitude to SVG pixels, MAP_WIDTH wide: equirectangular at the middle latitude."""
+    points = [point for geometry in geometries for ring in _rings(geometry) for point in ring]
+    west, east = min(p[0] for p in points), max(p[0] for p in points)
+    south, north = min(p[1] for p in points), max(p[1] for p in points)
+    stretch = math.cos(math.radians((south + north) / 2))
+    scale = MAP_WIDTH / ((east - west) * stretch)
+
+    def project(longitude: float, latitude: float) -> tuple[float, float]:
+        return round((longitude - west) * stretch * scale, 1), round((north - latitude) * scale, 1)
+
+    return project, math.ceil((north - south) * scale)
+
+
+def _rings(geometry: dict) -> list[list]:
+    polygons = [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
+    return [ring for polygon in polygons for ring in polygon]
+
+
+def _svg_path(geometry: dict, project: Callable[[float, float], tuple[float, float]]) -> str:
+    parts = []
+    for ring in _rings(geometry):
+        points = [project(longitude, latitude) for longitude, latitude, *_ in ring]
+        parts.append("M" + " L".join(f"{x},{y}" for x, y in points) + " Z")
+    return " ".join(parts)

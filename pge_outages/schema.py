@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from . import where
 from .feed import COLUMNS
 
 # views.sql joins runs to snapshots on `bucket = snapshot / 64`, and metadata.yml
@@ -128,7 +129,15 @@ CREATE TABLE IF NOT EXISTS outages (
     max_estCustAffected INTEGER,
     customer_minutes REAL NOT NULL DEFAULT 0,
     customer_minutes_settled REAL NOT NULL DEFAULT 0,
-    first_currentEtor INTEGER
+    first_currentEtor INTEGER,
+    county_fips INTEGER REFERENCES counties(fips),
+    place TEXT,
+    place_inferred INTEGER
+);
+CREATE TABLE IF NOT EXISTS counties (
+    fips INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    geometry TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS outage_versions (
     id INTEGER PRIMARY KEY,
@@ -186,6 +195,7 @@ OUR_TABLES = (
     "device_lists",
     "skipped_versions",
     "snapshots",
+    "counties",
     "_upgrades",
     "_meta",
 )
@@ -275,6 +285,8 @@ def create_schema(conn: sqlite3.Connection, rebuild: bool = False) -> None:
             if statement.strip():
                 conn.execute(statement)
         _upgrade(conn)
+        if conn.execute("select count(*) from counties").fetchone()[0] == 0:
+            conn.executemany("insert into counties values (?, ?, ?)", where.county_rows())
         views = VIEWS_SQL.read_text()
         if get_meta(conn, "views_sql") != views:
             for (view,) in conn.execute("select name from sqlite_master where type = 'view'").fetchall():
@@ -373,6 +385,21 @@ def _add_gap_classes(conn: sqlite3.Connection) -> None:
     set_meta(conn, "gaps_to_classify", "1")
 
 
+def _add_where(conn: sqlite3.Connection) -> None:
+    """Where each outage was: outages.county_fips (the Census county whose boundary holds its
+    point), place (PG&E's name for it, else the one inferred) and place_inferred. The outages
+    stored before take them from their stored point and region, as the builder would."""
+    for column, kind in (("county_fips", "INTEGER REFERENCES counties(fips)"), ("place", "TEXT"),
+                         ("place_inferred", "INTEGER")):
+        conn.execute(f"ALTER TABLE outages ADD COLUMN {column} {kind}")
+    stored = conn.execute("SELECT id, latitude, longitude, regionName FROM outages").fetchall()
+    located = where.Locator().locate_all([row[1:] for row in stored])
+    conn.executemany(
+        "UPDATE outages SET county_fips = ?, place = ?, place_inferred = ? WHERE id = ?",
+        [(*answer, row[0]) for row, answer in zip(stored, located, strict=True)],
+    )
+
+
 @dataclass(frozen=True)
 class Upgrade:
     """One step of the schema's history: what it adds (its name), the schema version it made, and how
@@ -390,6 +417,7 @@ UPGRADES = (
     Upgrade("snapshots.bucket", "3", _add_bucket),
     Upgrade("outages.first_currentEtor", "4", _add_first_etor),
     Upgrade("snapshots.gap_class", "5", _add_gap_classes),
+    Upgrade("outages.county_fips", "6", _add_where),
 )
 SCHEMA_VERSION = UPGRADES[-1].schema_version
 # Schema 2 is the oldest a database can be upgraded from: the schemas before it stored other tables.
@@ -401,5 +429,7 @@ INDEXES = """
 CREATE INDEX IF NOT EXISTS snapshots_bucket ON snapshots(bucket, id);
 CREATE INDEX IF NOT EXISTS snapshots_not_seen ON snapshots(id) WHERE gap_class IN ('blind', 'unknown');
 CREATE INDEX IF NOT EXISTS outage_versions_region ON outage_versions(regionName);
-CREATE INDEX IF NOT EXISTS outage_versions_cause ON outage_versions(cause)
+CREATE INDEX IF NOT EXISTS outage_versions_cause ON outage_versions(cause);
+CREATE INDEX IF NOT EXISTS outages_county ON outages(county_fips);
+CREATE INDEX IF NOT EXISTS outages_place ON outages(place)
 """

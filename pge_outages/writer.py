@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-from . import wire
+from . import where, wire
 from .feed import COLUMNS, count_stale, outage_id, parse_record, record_columns
 from .glitches import REPLAY_AGE, Look, Snapshot, SnapshotTail, earliest_change, is_replay
 from .schema import BUCKET, LOOKUPS, SNAPSHOT_COLUMNS, get_meta, live_version, set_meta
@@ -238,6 +238,8 @@ class SnapshotWriter:
         self.next_snapshot = (conn.execute("select max(id) from snapshots").fetchone()[0] or 0) + 1
         self.next_version = (conn.execute("select max(id) from outage_versions").fetchone()[0] or 0) + 1
         self.lookups = {index: _Lookup(conn, table) for index, table in _LOOKUP_INDEXES.items()}
+        # Each outage's county and place, from its point: one lookup per distinct point.
+        self.located = where.Locator()
         # Outage numbers mostly grow: one above every stored number, and not
         # created by this writer, is new without asking the database.
         self.stored_max_outage = conn.execute(
@@ -502,7 +504,7 @@ class SnapshotWriter:
             tally = counts.setdefault(run[_OUTAGE], [0, 0])
             tally[0] += run[_LAST] - run[_COUNTED]
             tally[1] = max(tally[1], run[_LAST])
-        outage_rows = []
+        outage_rows: list[tuple] = []
         for outage, (seen, last) in counts.items():
             first, values, low, high = self.outage_updates.get(outage) or (None, None, None, None)
             if values is None:
@@ -522,6 +524,9 @@ class SnapshotWriter:
                     self.first_etors.get(outage),
                 )
             )
+        # Each outage's county and place, the points not seen before looked up together.
+        where_rows = self.located.locate_all([row[2:5] for row in outage_rows])
+        outage_rows = [row + located for row, located in zip(outage_rows, where_rows, strict=True)]
         # An outage seen only in a replayed snapshot of this batch has no row to
         # write, but its versions are stored, and so is the first estimate among them.
         late_etors = [(etor, outage) for outage, etor in self.first_etors.items() if outage not in counts]
@@ -599,8 +604,9 @@ group by v.outage
 
 _UPSERT_OUTAGE = """
 insert into outages (id, outageStartTime, latitude, longitude, regionName, first_snapshot,
-    last_snapshot, snapshot_count, min_estCustAffected, max_estCustAffected, first_currentEtor)
-values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    last_snapshot, snapshot_count, min_estCustAffected, max_estCustAffected, first_currentEtor,
+    county_fips, place, place_inferred)
+values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 on conflict (id) do update set
     outageStartTime = excluded.outageStartTime,
     latitude = excluded.latitude,
@@ -612,7 +618,10 @@ on conflict (id) do update set
         min_estCustAffected, excluded.min_estCustAffected),
     max_estCustAffected = coalesce(max(max_estCustAffected, excluded.max_estCustAffected),
         max_estCustAffected, excluded.max_estCustAffected),
-    first_currentEtor = coalesce(first_currentEtor, excluded.first_currentEtor)
+    first_currentEtor = coalesce(first_currentEtor, excluded.first_currentEtor),
+    county_fips = excluded.county_fips,
+    place = excluded.place,
+    place_inferred = excluded.place_inferred
 """
 
 

@@ -75,9 +75,16 @@ def commits(repo) -> list[str]:
 def downgrade_to_schema_3(db) -> None:
     """Make db look as the builder before first_currentEtor left it."""
     conn = sqlite3.connect(db)
-    conn.execute("alter table outages drop column first_currentEtor")
+    # Schema 3 had neither the first estimate nor what schema 6 added after it.
+    for (view,) in conn.execute("select name from sqlite_master where type = 'view'").fetchall():
+        conn.execute(f"drop view [{view}]")
+    conn.execute("delete from _meta where key = 'views_sql'")
+    conn.execute("drop index outages_county")
+    conn.execute("drop index outages_place")
+    for column in ("first_currentEtor", "county_fips", "place", "place_inferred"):
+        conn.execute(f"alter table outages drop column {column}")
     conn.execute("update _meta set value = '3' where key = 'schema_version'")
-    conn.execute("delete from _upgrades where name = 'outages.first_currentEtor'")  # the step it lacks
+    conn.execute("delete from _upgrades where name in ('outages.first_currentEtor', 'outages.county_fips')")
     conn.commit()
     conn.close()
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from pge_outages import wire
+
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -63,10 +65,7 @@ def commit_files(repo: Path, commits: list[dict], start: int | None = None,
 
 def areas_file(areas: dict[int, dict]) -> bytes:
     """The scraper's outage-areas.geojson: {outage number: GeoJSON geometry}, one feature per line."""
-    lines = [json.dumps({"type": "Feature", "properties": {"OUTAGE_ID": number}, "geometry": geometry})
-             for number, geometry in sorted(areas.items())]
-    body = ",\n".join(lines) + "\n" if lines else ""
-    return ('{"type": "FeatureCollection", "features": [\n' + body + "]}\n").encode()
+    return wire.join_areas(wire.area_line(number, geometry) for number, geometry in sorted(areas.items()))
 
 
 def make_repo(path: Path, versions: list, file: str = "outages.json", times: list[int] | None = None) -> Path:
