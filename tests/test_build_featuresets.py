@@ -160,6 +160,12 @@ def test_layer4_month_matches_the_reference_figures(layer4_month):
         "select min(latitude), max(latitude), min(longitude), max(longitude) from outages").fetchone()
     assert 32.5 < low_lat < high_lat < 42.1 and -124.5 < low_lon < high_lon < -114.1
     assert conn.execute("select count(*) from outages where latitude is null").fetchone() == (0,)
+    # Layer 4 names no place and no county: every outage gets both, from its point.
+    assert result.outside_counties == 0
+    assert conn.execute("select count(*) from outages where county_fips is null").fetchone() == (0,)
+    named, inferred, counties = conn.execute(
+        "select count(place), total(place_inferred), count(distinct county_fips) from outages").fetchone()
+    assert named >= REFERENCE["outages"] * 0.999 and inferred == named and counties >= 40
 
 
 def _blobs(repo, count: int) -> list[tuple[int, bytes]]:
