@@ -10,7 +10,7 @@ import pytest
 from pge_outages import wire
 from pge_outages.build import build_database
 from pge_outages.pages import map_shade
-from support.browser import chromium_page, running_datasette
+from support.browser import chromium_page, running_datasette, watch_errors
 from support.helpers import make_repo
 
 pytestmark = pytest.mark.browser
@@ -39,13 +39,6 @@ def server(chromium, tmp_path_factory):
     build_database(repo, db)
     with running_datasette(db) as url:
         yield url
-
-
-def watch_errors(page) -> list[str]:
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    return errors
 
 
 def shades(page) -> dict[str, str]:

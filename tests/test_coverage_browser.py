@@ -12,7 +12,7 @@ import sqlite3
 import pytest
 
 from pge_outages.build import build_database
-from support.browser import CUSTOMERS_CHART, chromium_page, running_datasette
+from support.browser import CUSTOMERS_CHART, chromium_page, running_datasette, watch_errors
 from support.scraped_history import TICKS, scrape, truth
 
 pytestmark = pytest.mark.browser
@@ -33,13 +33,6 @@ def database(tmp_path_factory):
 def server(chromium, database):
     with running_datasette(database) as url:
         yield url
-
-
-def watch_errors(page) -> list[str]:
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    return errors
 
 
 def test_the_home_page_states_the_coverage_of_the_last_30_days(chromium, server, database):

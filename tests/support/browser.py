@@ -76,6 +76,14 @@ def chromium_page(executable: str, width: int = 1200, height: int = 800):
             browser.close()
 
 
+def watch_errors(page) -> list[str]:
+    """The page's JavaScript errors and console errors, as they come: a page may log none."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    return errors
+
+
 def open_map(page, url: str, timeout: float = 20_000) -> int:
     """Open a page with a cluster map; return how many rows its markers and clusters stand for."""
     page.goto(url)
