@@ -38,6 +38,7 @@ SELECT
     v.outageDeviceId,
     v.outageCircuitId,
     v.county,
+    v.county_fips,
     v.zip,
     v.deviceCount,
     v.spid,

@@ -15,7 +15,7 @@ import click
 
 from . import synthetic
 from .build import DEFAULT_WAIT, HistoryRewritten, build_database
-from .export import write_eaglei
+from .export import ExportError, history_span, write_eaglei
 from .history import HistoryError
 from .lock import DatabaseBusy
 from .refresh import parse_duration, refresh_loop
@@ -170,10 +170,11 @@ def export():
 @click.option("--to", "end", metavar="TIME",
               help="Moment to stop before, ISO 8601; default: just after the last snapshot.")
 def eaglei(db, out, start, end):
-    """Customers out per county every 15 minutes, in EAGLE-I's layout (fips_code, county, state,
-    customers_out, run_start_time in UTC): one row per county with customers out, per step.
+    """Customers out per county every 15 minutes, in EAGLE-I's layout.
 
-    Time the scraper was blind to is left out, not filled. OUT may be - for stdout.
+    The columns are fips_code, county, state, customers_out and run_start_time (UTC): one row
+    per county with customers out, per step. Time the scraper was blind to is left out, not
+    filled. OUT may be - for stdout.
 
     Example:
 
@@ -181,15 +182,14 @@ def eaglei(db, out, start, end):
     """
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        first, last = conn.execute("select min([when]), max([when]) from snapshots").fetchone()
-        if first is None:
-            raise click.ClickException(f"{db} holds no snapshots")
+        first, last = history_span(conn)
         begin = _moment(start, "--from") if start else first
         stop = _moment(end, "--to") if end else last + 1
         if stop <= begin:
-            raise click.ClickException(f"--to ({end}) is not after --from ({start or 'the first snapshot'})")
+            raise click.ClickException(
+                f"--to ({end or 'the last snapshot'}) is not after --from ({start or 'the first snapshot'})")
         rows = write_eaglei(conn, out, begin, stop)
-    except sqlite3.Error as error:
+    except (ExportError, sqlite3.Error) as error:
         raise click.ClickException(f"{db}: {error}") from None
     finally:
         conn.close()

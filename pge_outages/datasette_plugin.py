@@ -302,6 +302,8 @@ async def county_map_page(datasette, request):
                      else "This database has no snapshots yet, or was built before counties were recorded.")
         else:
             county_map["time"] = _clock(county_map["when"])
+            # The table reads times with SQLite, which knows fewer forms than this page: it gets the snapshot's.
+            county_map["table_at"] = _iso_utc(county_map["when"])
     database = outages_database(datasette).name
     html = await datasette.render_template(COUNTY_MAP_TEMPLATE, {
         "county_map": county_map, "error": error, "at": text,

@@ -15,29 +15,28 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import IO
 
-from .glitches import GAP_SECONDS
+from .schema import table_names
 
 EAGLEI_STEP = 900  # seconds: EAGLE-I's 15 minutes
 EAGLEI_COLUMNS = ("fips_code", "county", "state", "customers_out", "run_start_time")
 STATE = "California"
 
-# The state at a moment is that of the latest trustworthy snapshot at or before it.
+# The state at a moment is that of the latest trustworthy snapshot at or before it, for as long
+# as that snapshot stands for in customer-minutes (snapshots.trusted_minutes): until the next one
+# when the scraper watched or the feed was quiet, a scrape interval when it was blind, at most
+# GAP_SECONDS when nothing shows either way. After that the archive did not see.
 _SNAPSHOT_AT = """
-select id from snapshots where [when] <= ? and suspect is null order by [when] desc, id desc limit 1
-"""
-# The gap a moment falls in: closed by the first trustworthy snapshot after it.
-_GAP_AFTER = """
-select gap_class, gap_seconds from snapshots where [when] > ? and suspect is null order by [when], id limit 1
+select id, [when] + trusted_minutes * 60 from snapshots
+where [when] <= ? and suspect is null order by [when] desc, id desc limit 1
 """
 _BY_COUNTY = """
-select o.county_fips, c.name, sum(s.estCustAffected)
+select s.county_fips, c.name, sum(s.estCustAffected)
 from outage_snapshots s
-join outages o on o.id = s.outage
-join counties c on c.fips = o.county_fips
+join counties c on c.fips = s.county_fips
 where s.snapshot = ?
-group by o.county_fips
+group by s.county_fips
 having sum(s.estCustAffected) > 0
-order by o.county_fips
+order by s.county_fips
 """
 
 
@@ -51,24 +50,26 @@ def eaglei_rows(conn: sqlite3.Connection, start: int, end: int) -> Iterator[tupl
     """
     step = -(-start // EAGLEI_STEP) * EAGLEI_STEP
     while step < end:
-        if _seen(conn, step):
-            snapshot = conn.execute(_SNAPSHOT_AT, (step,)).fetchone()
-            if snapshot is not None:
-                moment = datetime.fromtimestamp(step, UTC).strftime("%Y-%m-%d %H:%M:%S")
-                for fips, name, customers in conn.execute(_BY_COUNTY, snapshot):
-                    yield f"{fips:05d}", name, STATE, customers, moment
+        snapshot = conn.execute(_SNAPSHOT_AT, (step,)).fetchone()
+        if snapshot is not None and step < snapshot[1]:
+            moment = datetime.fromtimestamp(step, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            for fips, name, customers in conn.execute(_BY_COUNTY, snapshot[:1]):
+                yield f"{fips:05d}", name, STATE, customers, moment
         step += EAGLEI_STEP
 
 
-def _seen(conn: sqlite3.Connection, moment: int) -> bool:
-    """Whether the scraper saw the feed at `moment`: a snapshot then, or a gap around it it vouches for."""
-    if conn.execute("select 1 from snapshots where [when] = ? and suspect is null", (moment,)).fetchone():
-        return True
-    after = conn.execute(_GAP_AFTER, (moment,)).fetchone()
-    if after is None:
-        return False  # after the last trustworthy snapshot: the archive does not know
-    gap_class, gap_seconds = after
-    return not (gap_class == "blind" or gap_class == "unknown" and (gap_seconds or 0) > GAP_SECONDS)
+class ExportError(ValueError):
+    """A database this export cannot read."""
+
+
+def history_span(conn: sqlite3.Connection) -> tuple[int, int]:
+    """The times of the first and last snapshot; ExportError when the database cannot be exported."""
+    if "counties" not in table_names(conn):
+        raise ExportError("it was built before counties were recorded: run pge-outages build on it to upgrade it")
+    first, last = conn.execute("select min([when]), max([when]) from snapshots").fetchone()
+    if first is None:
+        raise ExportError("it holds no snapshots")
+    return first, last
 
 
 def write_eaglei(conn: sqlite3.Connection, out: IO[str], start: int, end: int) -> int:

@@ -344,10 +344,10 @@ MAP_WIDTH = 640
 MAP_SHADES = ((1, "#fee5d9"), (100, "#fcae91"), (1_000, "#fb6a4a"), (10_000, "#de2d26"), (100_000, "#a50f15"))
 _NO_CUSTOMERS = "#f2f2f2"
 _COUNTY_CUSTOMERS = """
-select x.county_fips, count(*), sum(o.estCustAffected)
-from outage_snapshots o join outages x on x.id = o.outage
-where o.snapshot = ? and x.county_fips is not null
-group by x.county_fips
+select o.county_fips, count(*), sum(o.estCustAffected)
+from outage_snapshots o
+where o.snapshot = ? and o.county_fips is not null
+group by o.county_fips
 """
 
 

@@ -142,7 +142,8 @@ CREATE TABLE IF NOT EXISTS counties (
 CREATE TABLE IF NOT EXISTS outage_versions (
     id INTEGER PRIMARY KEY,
     outage INTEGER NOT NULL REFERENCES outages(id),
-    {_version_columns()}
+    {_version_columns()},
+    county_fips INTEGER REFERENCES counties(fips)
 );
 CREATE INDEX IF NOT EXISTS outage_versions_outage ON outage_versions(outage);
 CREATE TABLE IF NOT EXISTS version_runs (
@@ -386,17 +387,26 @@ def _add_gap_classes(conn: sqlite3.Connection) -> None:
 
 
 def _add_where(conn: sqlite3.Connection) -> None:
-    """Where each outage was: outages.county_fips (the Census county whose boundary holds its
-    point), place (PG&E's name for it, else the one inferred) and place_inferred. The outages
-    stored before take them from their stored point and region, as the builder would."""
+    """Where each outage was: outage_versions.county_fips (the Census county whose boundary holds
+    the version's point: where the outage was then), and outages.county_fips, place (PG&E's name
+    for it, else the one inferred) and place_inferred, from its latest point. What was stored
+    before takes them from its stored points and regions, as the builder would."""
+    conn.execute("ALTER TABLE outage_versions ADD COLUMN county_fips INTEGER REFERENCES counties(fips)")
     for column, kind in (("county_fips", "INTEGER REFERENCES counties(fips)"), ("place", "TEXT"),
                          ("place_inferred", "INTEGER")):
         conn.execute(f"ALTER TABLE outages ADD COLUMN {column} {kind}")
+    locate = where.Locator()
+    versions = conn.execute("SELECT id, latitude, longitude FROM outage_versions").fetchall()
+    conn.executemany(
+        "UPDATE outage_versions SET county_fips = ? WHERE id = ?",
+        [(fips, row[0]) for row, fips in zip(versions, locate.counties_all([row[1:] for row in versions]),
+                                             strict=True)],
+    )
     stored = conn.execute("SELECT id, latitude, longitude, regionName FROM outages").fetchall()
-    located = where.Locator().locate_all([row[1:] for row in stored])
     conn.executemany(
         "UPDATE outages SET county_fips = ?, place = ?, place_inferred = ? WHERE id = ?",
-        [(*answer, row[0]) for row, answer in zip(stored, located, strict=True)],
+        [(*answer, row[0]) for row, answer in zip(stored, locate.locate_all([row[1:] for row in stored]),
+                                                  strict=True)],
     )
 
 

@@ -207,6 +207,10 @@ class Locator:
     def __call__(self, latitude: Any, longitude: Any, region: Any) -> tuple[int | None, str | None, int | None]:
         return self.locate_all([(latitude, longitude, region)])[0]
 
+    def counties_all(self, points: Sequence[tuple[Any, Any]]) -> list[int | None]:
+        """The county FIPS code (a number) of each (latitude, longitude), or None."""
+        return [fips for fips, _, _ in self.locate_all([(lat, lon, "-") for lat, lon in points])]
+
     def locate_all(self, outages: Sequence[tuple[Any, Any, Any]]) -> list[tuple[int | None, str | None, int | None]]:
         """The answer for each (latitude, longitude, region), the points not yet known looked up together."""
         if len(self._fips) + len(outages) > self.remember:

@@ -24,6 +24,8 @@ REUSE_AFTER = 7 * 24 * 3600
 
 _CUSTOMERS = COLUMNS.index("estCustAffected")
 _LOOKUP_INDEXES = {COLUMNS.index(column): table for column, table in LOOKUPS.items()}
+# Named, as an upgrade in place adds its columns last, in the order of the steps.
+_VERSION_COLUMNS = ", ".join(f"[{column}]" for column in ("id", "outage", *COLUMNS, "county_fips"))
 _START, _LATITUDE, _LONGITUDE, _REGION, _ETOR, _UPDATE = (
     COLUMNS.index(c) for c in ("outageStartTime", "latitude", "longitude", "regionName", "currentEtor",
                                "lastUpdateTime")
@@ -524,18 +526,20 @@ class SnapshotWriter:
                     self.first_etors.get(outage),
                 )
             )
-        # Each outage's county and place, the points not seen before looked up together.
+        # Each version's county, and each outage's county and place: new points looked up together.
+        counties = self.located.counties_all([(row[2 + _LATITUDE], row[2 + _LONGITUDE]) for row in self.versions])
+        versions = [row + (fips,) for row, fips in zip(self.versions, counties, strict=True)]
         where_rows = self.located.locate_all([row[2:5] for row in outage_rows])
         outage_rows = [row + located for row, located in zip(outage_rows, where_rows, strict=True)]
         # An outage seen only in a replayed snapshot of this batch has no row to
         # write, but its versions are stored, and so is the first estimate among them.
         late_etors = [(etor, outage) for outage, etor in self.first_etors.items() if outage not in counts]
-        placeholders = ", ".join("?" for _ in range(len(COLUMNS) + 2))
+        placeholders = ", ".join("?" for _ in range(len(COLUMNS) + 3))
         conn.execute("BEGIN IMMEDIATE")
         try:
             for lookup in self.lookups.values():
                 lookup.write_new()
-            conn.executemany(f"insert into outage_versions values ({placeholders})", self.versions)
+            conn.executemany(f"insert into outage_versions ({_VERSION_COLUMNS}) values ({placeholders})", versions)
             conn.executemany(
                 "insert or replace into version_runs values (?, ?, ?, ?)",
                 [run[:4] for run in self.runs],

@@ -4,6 +4,7 @@ outages' county and place, and what a point outside every county gets."""
 
 from __future__ import annotations
 
+import math
 import sqlite3
 
 import pytest
@@ -31,25 +32,30 @@ def layer5(number: int, customers: int, point: tuple[float, float], city: str) -
             "OUTAGE_LONGITUDE": point[0], "CITY": city}
 
 
-# Each snapshot: outage -> (county fips, place, customers). Ten minutes apart.
+# Each snapshot: outage -> (county fips then, place, customers). Ten minutes apart. Outage 6
+# moves from Fresno to Oakland: it counts in Fresno's county at first, then in Alameda; its
+# place is that of its latest point.
 TRUTH = [
-    {1: (6001, "Oakland", 10), 2: (6001, "Berkeley", 5), 3: (6019, "Fresno", 7), 9: (None, None, 3)},
-    {1: (6001, "Oakland", 12), 3: (6019, "Fresno", 7), 4: (6001, "Alameda Town", 40)},
+    {1: (6001, "Oakland", 10), 2: (6001, "Berkeley", 5), 3: (6019, "Fresno", 7), 6: (6019, "Oakland", 20),
+     9: (None, None, 3)},
+    {1: (6001, "Oakland", 12), 3: (6019, "Fresno", 7), 4: (6001, "Alameda Town", 40), 6: (6001, "Oakland", 20)},
     {3: (6019, "Fresno", 9), 4: (6001, "Alameda Town", 40)},
 ]
 POINTS = {1: OAKLAND, 2: BERKELEY, 3: FRESNO, 4: OAKLAND, 9: OFFSHORE}
 
 
-def record(outage: int, customers: int) -> dict:
+def record(outage: int, customers: int, snapshot: int) -> dict:
     if outage == 4:  # layer 5 names it: PG&E's name is kept, even where another would be inferred
         return layer5(outage, customers, POINTS[outage], "Alameda Town")
+    if outage == 6:
+        return layer4(outage, customers, FRESNO if snapshot == 0 else OAKLAND)
     return layer4(outage, customers, POINTS[outage])
 
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
     base = tmp_path_factory.mktemp("counties")
-    versions = [[record(o, c) for o, (_, _, c) in sorted(snapshot.items())] for snapshot in TRUTH]
+    versions = [[record(o, c, i) for o, (_, _, c) in sorted(snapshot.items())] for i, snapshot in enumerate(TRUTH)]
     repo = make_repo(base / "repo", versions, times=[T0 + 600 * i for i in range(len(TRUTH))])
     path = base / "outages.db"
     result = build_database(repo, path)
@@ -72,7 +78,7 @@ def test_each_outage_gets_its_county_and_pges_name_or_an_inferred_one(db):
     expanded = dict(conn.execute("select outage, county from outages_expanded where outage = 3"))
     conn.close()
     assert rows == {1: (6001, "Oakland", 1), 2: (6001, "Berkeley", 1), 3: (6019, "Fresno", 1),
-                    4: (6001, "Alameda Town", 0), 9: (None, None, None)}
+                    4: (6001, "Alameda Town", 0), 6: (6001, "Oakland", 1), 9: (None, None, None)}
     assert expanded == {3: "Fresno"}
 
 
@@ -101,22 +107,25 @@ def test_counties_between_gives_outages_peak_and_customer_hours(db):
     expected = {}
     for fips, name in ((6001, "Alameda"), (6019, "Fresno")):
         per_snapshot = [sum(c for f, _, c in snapshot.values() if f == fips) for snapshot in TRUTH]
-        outages = {o for snapshot in TRUTH for o, (f, _, _) in snapshot.items() if f == fips}
-        hours = round(sum(c * m for c, m in zip(per_snapshot, minutes, strict=True)) / 60)
+        latest = {o: f for snapshot in TRUTH for o, (f, _, _) in snapshot.items()}  # outages count where they ended
+        outages = {o for o, f in latest.items() if f == fips}
+        # Rounded half up, as SQLite rounds.
+        hours = math.floor(sum(c * m for c, m in zip(per_snapshot, minutes, strict=True)) / 60 + 0.5)
         expected[name] = (len(outages), max(per_snapshot), hours)
     rows = run(db, "counties_between", **{"from": "2024-02-01T00:00Z", "to": "2024-02-01T01:00Z"})
     found = {r["county"]: (r["outages"], r["peak_customers"], r["customer_hours"]) for r in rows}
     assert found.pop("(outside every county)")[:2] == (1, 3)
     assert found == expected
-    assert expected["Alameda"][1] == 52  # 12 + 40, the second snapshot
+    assert expected["Alameda"][1] == 72  # 12 + 40 + 20, the second snapshot
+    assert expected["Fresno"][1] == 27  # 7 + 20, the first: outage 6 was in Fresno's county then
     # Empty: the day up to the newest snapshot, which holds the whole history.
     assert run(db, "counties_between", **{"from": "", "to": ""}) == rows
     rows = run(db, "places_between", **{"from": "", "to": ""})
     assert {r["place"]: r["peak_customers"] for r in rows} == {
-        "Oakland": 12, "Berkeley": 5, "Fresno": 9, "Alameda Town": 40, "(no place known)": 3}
+        "Oakland": 32, "Berkeley": 5, "Fresno": 9, "Alameda Town": 40, "(no place known)": 3}
 
 
 def test_outages_by_place_counts_the_inferred_names(db):
     rows = run(db, "outages_by_region", **{"from": "", "to": ""})
     assert {r["place"]: (r["outages"], r["inferred"]) for r in rows} == {
-        "Oakland": (1, 1), "Berkeley": (1, 1), "Fresno": (1, 1), "Alameda Town": (1, 0), "(no place known)": (1, 0)}
+        "Oakland": (2, 2), "Berkeley": (1, 1), "Fresno": (1, 1), "Alameda Town": (1, 0), "(no place known)": (1, 0)}

@@ -61,7 +61,10 @@ def test_each_county_is_shaded_by_the_customers_out_then(chromium, server, at, e
         box = page.eval_on_selector("svg.counties-map", "svg => svg.getBoundingClientRect().height")
         moment = page.inner_text("#counties-moment")
         titles = page.eval_on_selector_all("svg.counties-map title", "ts => ts.map(t => t.textContent)")
+        table = page.get_attribute("#counties-moment a", "href")
     assert errors == []
+    # The same figures as a table: counties_at at the snapshot's own time, which SQLite reads.
+    assert table.endswith("/outages/counties_at?at=2024-02-01T00%3A" + ("00" if at else "10") + "%3A00Z")
     assert len(found) == 58 and box > 300
     for fips, customers in expected.items():
         assert found[fips] == map_shade(customers)

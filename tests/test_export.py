@@ -14,7 +14,7 @@ from pge_outages import wire
 from pge_outages.build import build_database
 from pge_outages.cli import cli
 from pge_outages.export import EAGLEI_COLUMNS, write_eaglei
-from support.helpers import make_repo
+from support.helpers import ROOT, make_repo
 
 T0 = 1706745600  # 2024-02-01 00:00 UTC, a quarter hour
 OAKLAND = (-122.2712, 37.8044)  # Alameda, 06001
@@ -22,18 +22,22 @@ FRESNO = (-119.7871, 36.7378)  # Fresno, 06019
 OFFSHORE = (-123.5, 37.5)  # the Pacific: no county
 
 
-def outage(number: int, customers: int, point: tuple[float, float]) -> dict:
+def outage(number: int, customers: int, point: tuple[float, float], updated: int | None = None) -> dict:
     x, y = wire.to_web_mercator(*point)
-    return {wire.LAYER4_ID: number, "EST_CUSTOMERS": customers, wire.POINT_X: round(x, 3), wire.POINT_Y: round(y, 3)}
+    record = {wire.LAYER4_ID: number, "EST_CUSTOMERS": customers, wire.POINT_X: round(x, 3), wire.POINT_Y: round(y, 3)}
+    if updated is not None:
+        record["LAST_UPDATE"] = updated * 1000
+    return record
 
 
-# (time, outages): ten minutes apart, then two hours the scraper was blind to, then one more.
+# (time, outages): ten minutes apart, then two hours the scraper was blind to (the feed's own time
+# shows outage 4 changed at 01:00, long before the next look), then one more.
 SNAPSHOTS = [
     (T0, [outage(1, 10, OAKLAND), outage(2, 5, OAKLAND), outage(3, 7, FRESNO), outage(9, 3, OFFSHORE)]),
     (T0 + 600, [outage(1, 12, OAKLAND), outage(3, 7, FRESNO)]),
     (T0 + 1200, [outage(3, 8, FRESNO)]),
     (T0 + 1800, [outage(3, 8, FRESNO), outage(4, 100, OAKLAND)]),
-    (T0 + 9000, [outage(4, 90, OAKLAND)]),
+    (T0 + 9000, [outage(4, 90, OAKLAND, updated=T0 + 3600)]),
     (T0 + 9600, [outage(4, 80, OAKLAND), outage(5, 0, FRESNO)]),
 ]
 
@@ -49,10 +53,7 @@ def db(tmp_path_factory):
     path = base / "outages.db"
     build_database(repo, path)
     conn = sqlite3.connect(path)
-    # The two hours before T0 + 9000 were blind (the builder classes gaps from the feed's own times,
-    # which these records do not carry: the export reads the stored class).
-    conn.execute("update snapshots set gap_class = 'blind' where [when] = ?", (T0 + 9000,))
-    conn.commit()
+    assert conn.execute("select gap_class from snapshots where [when] = ?", (T0 + 9000,)).fetchone() == ("blind",)
     conn.close()
     return path
 
@@ -80,9 +81,10 @@ def test_each_step_is_the_state_at_that_moment_and_blind_time_is_left_out(db):
         # 00:30: the snapshot then.
         ["06001", "Alameda", "California", "100", utc(1800)],
         ["06019", "Fresno", "California", "8", utc(1800)],
-        # 00:45 to 02:15: blind, left out. 02:30: the snapshot then.
+        # 00:45 to 02:15: blind (the 00:30 snapshot stands for a scrape interval only, as in
+        # customer-minutes), left out. 02:30: the snapshot then.
         ["06001", "Alameda", "California", "90", utc(9000)],
-        # 02:45: after the last snapshot (02:40), the archive does not know: left out.
+        # 02:45: after the last snapshot (02:40), which stands for no time yet: left out.
     ]
 
 
@@ -112,3 +114,13 @@ def test_bad_times_get_a_clear_error(db, tmp_path, args, message):
     result = CliRunner().invoke(cli, ["export", "eaglei", str(db), str(tmp_path / "x.csv"), *args])
     assert result.exit_code != 0
     assert message in result.output
+
+
+def test_a_database_from_before_counties_is_refused_before_anything_is_written(tmp_path):
+    old = tmp_path / "old.db"
+    old.write_bytes((ROOT / "tests" / "fixtures" / "schemas" / "schema-4.db").read_bytes())
+    out = tmp_path / "eaglei.csv"
+    result = CliRunner().invoke(cli, ["export", "eaglei", str(old), str(out)])
+    assert result.exit_code == 1
+    assert "was built before counties were recorded: run pge-outages build on it to upgrade it" in result.output
+    assert not out.exists()

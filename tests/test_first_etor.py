@@ -79,6 +79,7 @@ def downgrade_to_schema_3(db) -> None:
     for (view,) in conn.execute("select name from sqlite_master where type = 'view'").fetchall():
         conn.execute(f"drop view [{view}]")
     conn.execute("delete from _meta where key = 'views_sql'")
+    conn.execute("alter table outage_versions drop column county_fips")
     conn.execute("drop index outages_county")
     conn.execute("drop index outages_place")
     for column in ("first_currentEtor", "county_fips", "place", "place_inferred"):
