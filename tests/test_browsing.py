@@ -216,6 +216,17 @@ def test_every_table_view_and_column_is_described(history):
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("name", list(QUERIES))
+async def test_a_canned_querys_tab_is_titled_with_its_title_not_its_sql(ds, name):
+    text = await get_html(ds, f"/outages/{name}")
+    tab = html.unescape(re.search(r"<title>(.*?)</title>", text, re.S)[1])
+    assert tab == f"{QUERIES[name]['title']} · outages"
+    # Arbitrary SQL keeps Datasette's own title.
+    text = await get_html(ds, "/outages?sql=select+1")
+    assert re.search(r"<title>(.*?)</title>", text, re.S)[1] == "outages: select 1"
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize("path", ["/", "/outages", "/-/metadata"])
 async def test_index_pages_answer(ds, path):
     text = await get_html(ds, path)
