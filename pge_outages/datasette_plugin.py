@@ -86,8 +86,8 @@ UNIX_TIME_COLUMNS = frozenset({
 # Columns of ISO 8601 text with an offset: snapshot titles and the canned queries' times.
 ISO_TIME_COLUMNS = frozenset({
     "title", "time", "earliest", "latest", "gap_start", "gap_end", "first_seen", "last_seen",
-    "snapshot_time", "last_before", "first_after", "started_utc", "estimated_restoration_utc",
-    "last_update_utc",
+    "snapshot_time", "last_before", "first_after", "started", "estimated_restoration",
+    "last_update",
 })
 
 

@@ -326,7 +326,7 @@ async def test_outages_at_picks_the_latest_snapshot_at_or_before(ds, history):
         record = scrape.records[rows[0]["outage"]]
         assert [rows[0]["latitude"], rows[0]["longitude"]] == [
             record["OUTAGE_LATITUDE"], record["OUTAGE_LONGITUDE"]]
-        assert rows[0]["started_utc"] == utc(record["OUTAGE_START"] // 1000)
+        assert rows[0]["started"] == utc(record["OUTAGE_START"] // 1000)
     assert await get_rows(ds, query_path("outages_at", at=utc(history.scrapes[0].when - 60))) == []
     # At the glitch, the snapshot before it.
     glitch = history.scrapes[max(history.suspect)]

@@ -71,7 +71,7 @@ def test_pacific_time(when, shown):
         ("currentEtor", 1572127200, 1572127200),
         ("first_currentEtor", 1572127200, 1572127200),
         ("title", "2019-10-26T15:00:00-07:00", 1572127200),
-        ("started_utc", "2019-10-26T22:00:00Z", 1572127200),
+        ("started", "2019-10-26T22:00:00Z", 1572127200),
         ("time", "2019-10-26T22:00:00+00:00", 1572127200),
         ("estCustAffected", 1572127200, None),  # not a time column
         ("when", True, None),
