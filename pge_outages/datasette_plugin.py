@@ -170,8 +170,38 @@ def extra_js_urls(template, request, datasette):
 
 
 @hookimpl
-def extra_body_script(template, request):
-    return _chart_script() if is_chart_page(template, request) else None
+def extra_body_script(template, request, columns):
+    scripts = []
+    if is_chart_page(template, request):
+        scripts.append(_chart_script())
+    if template in ("table.html", "query.html") and "geometry" in (columns or []):
+        scripts.append(EMPTY_AREA_MAP_SCRIPT)
+    return "\n".join(scripts) or None
+
+
+# datasette-geojson-map draws a page's areas into its table's wrapper and fits the map to them,
+# and datasette-vega puts its chart beside the table: with no rows there is no table, no
+# wrapper and no bounds, and both logged errors. So a page with no rows gets an empty, hidden
+# table in a wrapper (at once, before their handlers run), and a map with nothing to fit
+# shows California.
+EMPTY_AREA_MAP_SCRIPT = """
+if (!document.querySelector("table.rows-and-columns")) {
+  const wrapper = document.createElement("div");
+  wrapper.className = "table-wrapper";
+  wrapper.innerHTML = '<table class="rows-and-columns" hidden><thead><tr></tr></thead><tbody></tbody></table>';
+  (document.querySelector("section.content") || document.body).appendChild(wrapper);
+}
+document.addEventListener("DOMContentLoaded", async () => {
+  const L = await import(window.datasette.leaflet.JAVASCRIPT_URL);
+  const fitBounds = L.Map.prototype.fitBounds;
+  L.Map.prototype.fitBounds = function (bounds, options) {
+    if (bounds && bounds.isValid && !bounds.isValid()) {
+      return this.setView([37.5, -120.5], 6);
+    }
+    return fitBounds.call(this, bounds, options);
+  };
+});
+"""
 
 
 # The replay of a period on the map (/-/replay, its frames from /-/replay.json) and the

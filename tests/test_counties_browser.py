@@ -86,3 +86,15 @@ def test_a_time_that_cannot_be_read_gets_a_message_that_names_it(chromium, serve
     assert response.status == 400
     assert "at: 'yesterday' is not an ISO 8601 time" in message
     assert drawn is None
+
+
+def test_a_page_of_areas_with_no_rows_logs_no_error(chromium, server):
+    # This history never had an areas file: most_recent_areas has no rows to draw.
+    with chromium_page(chromium) as page:
+        errors = watch_errors(page)
+        page.goto(f"{server}/outages/most_recent_areas")
+        page.wait_for_function("window.map !== undefined", timeout=20_000)
+        page.wait_for_load_state("networkidle")
+        centre = page.evaluate("[window.map.getCenter().lat, window.map.getCenter().lng]")
+    assert errors == []
+    assert [round(c, 1) for c in centre] == [37.5, -120.5]  # an empty map shows California

@@ -36,6 +36,7 @@ CUSTOMERS_CHART = "#customers-chart svg"
 # A cell that is nothing but a Unix time in seconds, as 1572139440: not for people.
 BARE_TIMESTAMP = r"^\s*\d{9,10}\s*$"
 # Everything but the server under test is refused: no test depends on the internet.
+_LOCAL = ("http://127.0.0.1:", "http://127.0.0.1/", "https://127.0.0.1:", "https://127.0.0.1/")
 _NOT_LOCAL = re.compile(r"^(?!https?://127\.0\.0\.1[:/])")
 
 
@@ -77,10 +78,23 @@ def chromium_page(executable: str, width: int = 1200, height: int = 800):
 
 
 def watch_errors(page) -> list[str]:
-    """The page's JavaScript errors and console errors, as they come: a page may log none."""
+    """The page's JavaScript errors and console errors, as they come: a page may log none.
+
+    Resources from the internet (map tiles) are refused here (chromium_page), and Chromium
+    logs each refusal as an error of the console: those are left out, nothing else.
+    """
     errors: list[str] = []
+
+    def on_console(message) -> None:
+        if message.type != "error":
+            return
+        source = (message.location or {}).get("url") or ""
+        if message.text.startswith("Failed to load resource") and source and not source.startswith(_LOCAL):
+            return
+        errors.append(message.text)
+
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("console", on_console)
     return errors
 
 
