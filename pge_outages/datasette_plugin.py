@@ -33,6 +33,7 @@ from .pages import (
     FRAME_SIZE,
     BadReplayParameter,
     draw_customers_chart,
+    query_parameter_problems,
     read_county_map,
     read_frame_request,
     read_frames,
@@ -379,6 +380,14 @@ def read_recent_coverage(conn: sqlite3.Connection, days: int = COVERAGE_DAYS) ->
         "total": round(total),
         "classes": [(name, round(value, 1), round(100 * value / total)) for name, value in hours.items()],
     }
+
+
+@hookimpl(specname="extra_template_vars")
+def query_page_vars(template, request):
+    """A canned query's page says which of its parameters it could not read, and why."""
+    if template != "query.html" or request is None:
+        return {}
+    return {"parameter_problems": query_parameter_problems(request.args)}
 
 
 @hookimpl(specname="extra_template_vars")

@@ -56,6 +56,47 @@ def read_moment(text: str | None, name: str) -> int | None:
     return int(moment.timestamp())
 
 
+# The parameters of the canned queries (metadata.yml) that hold a time, as SQLite reads them.
+TIME_PARAMETERS = ("at", "from", "to")
+
+
+def query_parameter_problems(args: Mapping[str, str]) -> list[str]:
+    """What a canned query's parameters hold that its SQL cannot read, one message each, naming
+    the parameter and showing an example: SQL would read such a value as empty and say nothing.
+
+    >>> for problem in query_parameter_problems({"at": "yesterday", "outage": "abc"}):
+    ...     print(problem)
+    at: 'yesterday' is not a time the query can read, such as 2019-10-27T15:00-07:00 (without an offset: UTC); ...
+    outage: 'abc' is not an outage number, such as 3116600
+    >>> query_parameter_problems({"from": "2019-10-28", "to": "2019-10-27"})
+    ['from (2019-10-28) is after to (2019-10-27): nothing lies between them']
+    """
+    problems = []
+    moments = {}
+    for name in TIME_PARAMETERS:
+        text = (args.get(name) or "").strip()
+        if not text:
+            continue
+        seconds = _sqlite_seconds(text)
+        if seconds is None:
+            problems.append(f"{name}: {text!r} is not a time the query can read, such as {EXAMPLE_TIME} "
+                            "(without an offset: UTC); it was read as empty")
+        else:
+            moments[name] = seconds
+    if "from" in moments and "to" in moments and moments["from"] > moments["to"]:
+        problems.append(f"from ({args['from'].strip()}) is after to ({args['to'].strip()}): nothing lies between them")
+    outage = (args.get("outage") or "").strip()
+    if outage and not outage.isdigit():
+        problems.append(f"outage: {outage!r} is not an outage number, such as 3116600")
+    return problems
+
+
+def _sqlite_seconds(text: str) -> int | None:
+    """Unix seconds of a time as the canned queries read it (SQLite's strftime), or None."""
+    with sqlite3.connect(":memory:") as conn:
+        return conn.execute("select cast(strftime('%s', ?) as integer)", (text,)).fetchone()[0]
+
+
 def read_count(text: str | None, name: str, default: int, low: int, high: int | None = None) -> int:
     """A whole number from `low` to `high`; `default` when empty."""
     if text is None or not text.strip():

@@ -216,6 +216,28 @@ def test_every_table_view_and_column_is_described(history):
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize(("path", "message"), [
+    ("/outages/outages_at?at=yesterday",
+     "at: &#39;yesterday&#39; is not a time the query can read, such as 2019-10-27T15:00-07:00"),
+    ("/outages/outage_history?outage=abc", "outage: &#39;abc&#39; is not an outage number, such as 3116600"),
+    ("/outages/customers_over_time?from=2024-02-03&to=2024-02-02",
+     "from (2024-02-03) is after to (2024-02-02): nothing lies between them"),
+    ("/outages/counties_between?from=2024-02-02T25:00&to=", "from: &#39;2024-02-02T25:00&#39; is not a time"),
+])
+async def test_a_parameter_the_query_cannot_read_gets_a_message_that_names_it(ds, path, message):
+    text = await get_html(ds, path)
+    assert 'class="message-error parameter-problems"' in text
+    assert message in text
+
+
+@pytest.mark.asyncio
+async def test_readable_parameters_get_no_message(ds):
+    for path in ["/outages/outages_at?at=2024-02-02T12:00-08:00", "/outages/outages_at",
+                 "/outages/customers_over_time?from=2024-02-01&to=2024-02-02", "/outages?sql=select+1"]:
+        assert "parameter-problems" not in await get_html(ds, path)
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize("name", list(QUERIES))
 async def test_a_canned_querys_tab_is_titled_with_its_title_not_its_sql(ds, name):
     text = await get_html(ds, f"/outages/{name}")
