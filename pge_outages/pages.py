@@ -14,6 +14,7 @@ import sqlite3
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from itertools import pairwise
 
 import orjson
@@ -405,18 +406,28 @@ def read_county_map(conn: sqlite3.Connection, at: int | None) -> dict | None:
         return None
     rows = conn.execute(_COUNTY_CUSTOMERS, snapshot[:1])
     out = {fips: (outages, customers or 0) for fips, outages, customers in rows}
-    shapes = [(fips, name, orjson.loads(geometry))
-              for fips, name, geometry in conn.execute("select fips, name, geometry from counties order by fips")]
-    if not shapes:
+    outlines, height = _outlines(tuple(conn.execute("select fips, name, geometry from counties order by fips")))
+    if not outlines:
         return None
-    project, height = _projection([g for _, _, g in shapes])
     counties = []
-    for fips, name, geometry in shapes:
+    for fips, name, path in outlines:
         outages, customers = out.get(fips, (0, 0))
         counties.append({"fips": f"{fips:05d}", "name": name, "outages": outages, "customers": customers,
-                         "shade": map_shade(customers), "path": _svg_path(geometry, project)})
+                         "shade": map_shade(customers), "path": path})
     return {"snapshot": snapshot[0], "when": snapshot[1], "counties": counties, "width": MAP_WIDTH,
             "height": height, "shades": MAP_SHADES, "customers": sum(c["customers"] for c in counties)}
+
+
+@lru_cache(maxsize=4)
+def _outlines(rows: tuple[tuple[int, str, str], ...]) -> tuple[list[tuple[int, str, str]], int]:
+    """Each county's (fips, name, SVG path), and the map's height: the same for every moment, so
+    drawn once per set of boundaries, not on every request."""
+    if not rows:
+        return [], 0
+    geometries = [orjson.loads(geometry) for _, _, geometry in rows]
+    project, height = _projection(geometries)
+    return [(fips, name, _svg_path(geometry, project)) for (fips, name, _), geometry in zip(rows, geometries,
+                                                                                          strict=True)], height
 
 
 def map_shade(customers: int) -> str:
