@@ -265,7 +265,7 @@ async def test_every_table_and_view_answers(ds, history, name):
     conn = sqlite3.connect(history.db)
     count = conn.execute(f"select count(*) from [{name}]").fetchone()[0]
     conn.close()
-    # outage_snapshots and area_snapshots unfiltered are shown without counting (pge_outages/datasette_plugin.py)
+    # outage_snapshots and area_snapshots unfiltered are shown without counting (pge_outages/datasette_plugin/)
     assert data["filtered_table_rows_count"] == (None if name in EXPANDED_VIEWS else count)
     assert len(data["rows"]) == min(count, DATABASE["tables"][name].get("size", 100))
 

@@ -30,7 +30,7 @@ MARKERS = ".leaflet-marker-icon, .marker-cluster"
 # datasette-geojson-map draws each area as one SVG path in Leaflet's overlay pane.
 AREAS = ".leaflet-overlay-pane path"
 # datasette-vega draws on a canvas; the project's own chart of customers_over_time is
-# the SVG in #customers-chart (pge_outages/customers_chart.js).
+# the SVG in #customers-chart (pge_outages/datasette_plugin/static/customers-chart.js).
 CHART = ".vega-embed canvas"
 CUSTOMERS_CHART = "#customers-chart svg"
 # A cell that is nothing but a Unix time in seconds, as 1572139440: not for people.

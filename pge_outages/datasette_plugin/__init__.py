@@ -28,8 +28,8 @@ from datasette_leaflet import JS_FILE as LEAFLET_JS
 from jinja2 import ChoiceLoader, FileSystemLoader
 from markupsafe import Markup
 
-from .glitches import coverage_hours
-from .pages import (
+from ..glitches import coverage_hours
+from ..pages import (
     FRAME_SIZE,
     BadReplayParameter,
     draw_customers_chart,
@@ -151,7 +151,7 @@ async def _reference_html(datasette, database: str, table: str, column: str, val
 
 CHART_QUERY = "customers_over_time"
 VEGA_FILES = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
-CHART_SCRIPT = Path(__file__).with_name("customers_chart.js")
+CHART_SCRIPT = Path(__file__).parent / "static" / "customers-chart.js"
 
 
 def is_chart_page(template: str, request) -> bool:
@@ -207,10 +207,10 @@ document.addEventListener("DOMContentLoaded", async () => {
 
 # The replay of a period on the map (/-/replay, its frames from /-/replay.json) and the
 # history on an outage's own page (/outages/outages/<id>): templates in
-# pge_outages/templates, data from pge_outages/pages.py. These hooks are registered under
+# pge_outages/datasette_plugin/templates, data from pge_outages/pages.py. These hooks are registered under
 # their hook's name (specname) so that their own names never clash with other hooks here.
 
-TEMPLATES = Path(__file__).with_name("templates")
+TEMPLATES = Path(__file__).parent / "templates"
 REPLAY_TEMPLATE = "pge-outages-replay.html"
 COUNTY_MAP_TEMPLATE = "pge-outages-counties.html"
 OUTAGE_TEMPLATE = "row-outages-outages.html"
