@@ -128,7 +128,9 @@ async def test_only_customers_over_time_gets_the_chart_from_installed_files(lega
     urls = [f"/-/static-plugins/datasette_dashboards/{name}" for name in VEGA_FILES]
     html = (await ds.client.get("/outages/customers_over_time")).text
     assert [url for url in urls if f'<script src="{url}">' in html] == urls
-    assert 'holder.id = "customers-chart"' in html  # the project's script, inline
+    chart = "/-/static-plugins/pge-outages/customers-chart.js"
+    assert f'<script type="module" src="{chart}">' in html  # the project's script, from its static/
+    assert 'holder.id = "customers-chart"' in (await ds.client.get(chart)).text
     for url in urls:
         response = await ds.client.get(url)
         assert response.status_code == 200 and len(response.content) > 10_000, url

@@ -14,8 +14,6 @@ period's snapshots on a map (`/-/replay`) and shows an outage's history on its o
 import json
 import sqlite3
 from datetime import UTC, datetime
-from functools import cache
-from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
@@ -25,7 +23,6 @@ from datasette.utils import sqlite_timelimit, tilde_encode, urlsafe_components
 from datasette.utils.asgi import Response
 from datasette_leaflet import CSS_FILE as LEAFLET_CSS
 from datasette_leaflet import JS_FILE as LEAFLET_JS
-from jinja2 import ChoiceLoader, FileSystemLoader
 from markupsafe import Markup
 
 from ..glitches import coverage_hours
@@ -151,58 +148,27 @@ async def _reference_html(datasette, database: str, table: str, column: str, val
 
 CHART_QUERY = "customers_over_time"
 VEGA_FILES = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
-CHART_SCRIPT = Path(__file__).parent / "static" / "customers-chart.js"
 
 
 def is_chart_page(template: str, request) -> bool:
     return template == "query.html" and request is not None and request.path.rstrip("/").endswith(f"/{CHART_QUERY}")
 
 
-@cache
-def _chart_script() -> str:
-    return CHART_SCRIPT.read_text()
+# Datasette serves static/ under the distribution's name: /-/static-plugins/pge-outages/
+PLUGIN = "pge-outages"
 
 
 @hookimpl
-def extra_js_urls(template, request, datasette):
-    if not is_chart_page(template, request):
-        return []
-    return [datasette.urls.static_plugins("datasette_dashboards", name) for name in VEGA_FILES]
-
-
-@hookimpl
-def extra_body_script(template, request, columns):
-    scripts = []
+def extra_js_urls(template, request, datasette, columns):
+    """The page's scripts, from static/: Vega and the chart on the chart's page, and on a page of
+    areas (a `geometry` column) the script that keeps an empty one from failing (static/empty-areas.js)."""
+    urls: list[str | dict] = []
     if is_chart_page(template, request):
-        scripts.append(_chart_script())
+        urls += [datasette.urls.static_plugins("datasette_dashboards", name) for name in VEGA_FILES]
+        urls.append({"url": datasette.urls.static_plugins(PLUGIN, "customers-chart.js"), "module": True})
     if template in ("table.html", "query.html") and "geometry" in (columns or []):
-        scripts.append(EMPTY_AREA_MAP_SCRIPT)
-    return "\n".join(scripts) or None
-
-
-# datasette-geojson-map draws a page's areas into its table's wrapper and fits the map to them,
-# and datasette-vega puts its chart beside the table: with no rows there is no table, no
-# wrapper and no bounds, and both logged errors. So a page with no rows gets an empty, hidden
-# table in a wrapper (at once, before their handlers run), and a map with nothing to fit
-# shows California.
-EMPTY_AREA_MAP_SCRIPT = """
-if (!document.querySelector("table.rows-and-columns")) {
-  const wrapper = document.createElement("div");
-  wrapper.className = "table-wrapper";
-  wrapper.innerHTML = '<table class="rows-and-columns" hidden><thead><tr></tr></thead><tbody></tbody></table>';
-  (document.querySelector("section.content") || document.body).appendChild(wrapper);
-}
-document.addEventListener("DOMContentLoaded", async () => {
-  const L = await import(window.datasette.leaflet.JAVASCRIPT_URL);
-  const fitBounds = L.Map.prototype.fitBounds;
-  L.Map.prototype.fitBounds = function (bounds, options) {
-    if (bounds && bounds.isValid && !bounds.isValid()) {
-      return this.setView([37.5, -120.5], 6);
-    }
-    return fitBounds.call(this, bounds, options);
-  };
-});
-"""
+        urls.append({"url": datasette.urls.static_plugins(PLUGIN, "empty-areas.js"), "module": True})
+    return urls
 
 
 # The replay of a period on the map (/-/replay, its frames from /-/replay.json) and the
@@ -210,28 +176,11 @@ document.addEventListener("DOMContentLoaded", async () => {
 # pge_outages/datasette_plugin/templates, data from pge_outages/pages.py. These hooks are registered under
 # their hook's name (specname) so that their own names never clash with other hooks here.
 
-TEMPLATES = Path(__file__).parent / "templates"
 REPLAY_TEMPLATE = "pge-outages-replay.html"
 COUNTY_MAP_TEMPLATE = "pge-outages-counties.html"
 OUTAGE_TEMPLATE = "row-outages-outages.html"
 TILES = "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png"
 TILES_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
-
-
-@hookimpl(specname="prepare_jinja2_environment")
-def add_page_templates(env):
-    # Datasette looks for a templates folder only beside a plugin that is a package
-    # (importlib.resources.files() of a module raises TypeError, which it ignores); this
-    # plugin is a module, so it puts its folder where Datasette puts a package's: after
-    # --template-dir and other plugins', before Datasette's own (its index.html extends
-    # "default:index.html").
-    loaders = getattr(env.loader, "loaders", None)
-    first = loaders[0] if loaders else None
-    if isinstance(first, FileSystemLoader):
-        if str(TEMPLATES) not in first.searchpath:
-            first.searchpath.insert(max(len(first.searchpath) - 1, 0), str(TEMPLATES))
-    else:
-        env.loader = ChoiceLoader([env.loader, FileSystemLoader(str(TEMPLATES))])
 
 
 @hookimpl(specname="register_routes")

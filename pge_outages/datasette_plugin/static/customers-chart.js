@@ -1,6 +1,6 @@
 // The chart of the customers_over_time canned query: customers affected and outages, full
-// width, drawn as the page loads, on a time axis in Pacific time. pge_outages/datasette_plugin.py
-// adds it to that page only, after the Vega, Vega-Lite and vega-embed files that
+// width, drawn as the page loads, on a time axis in Pacific time. The plugin's extra_js_urls
+// loads it on that page only, after the Vega, Vega-Lite and vega-embed files that
 // datasette-dashboards ships (served by Datasette itself: no CDN).
 (function () {
   "use strict";
