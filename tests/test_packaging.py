@@ -59,6 +59,8 @@ def test_the_wheel_carries_the_views_templates_and_scripts(wheel):
     # The views have one source, views.sql at the top, which the package's file links to.
     assert (ROOT / "pge_outages" / "views.sql").resolve() == (ROOT / "views.sql").resolve()
     assert zipfile.ZipFile(wheel).read("pge_outages/views.sql") == (ROOT / "views.sql").read_bytes()
+    # So has the pages' metadata, which an installed `pge-outages serve` reads.
+    assert zipfile.ZipFile(wheel).read("pge_outages/metadata.yml") == (ROOT / "metadata.yml").read_bytes()
     # No stray top-level module, no data files outside the packages.
     assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {"pge_outages", "scrapers"}
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
