@@ -52,7 +52,7 @@ def wheel(tmp_path_factory) -> Path:
 def test_the_wheel_carries_the_views_templates_and_scripts(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in ("pge_outages/views.sql", "pge_outages/datasette_plugin/static/customers-chart.js",
-                 "pge_outages/datasette_plugin/templates/row-outages-outages.html", "pge_outages/schema.py",
+                 "pge_outages/datasette_plugin/templates/row.html", "pge_outages/schema.py",
                  "pge_outages/writer.py", "scrapers/pge.py"):
         assert name in names, name
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)

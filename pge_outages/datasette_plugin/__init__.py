@@ -178,7 +178,7 @@ def extra_js_urls(template, request, datasette, columns):
 
 REPLAY_TEMPLATE = "pge-outages-replay.html"
 COUNTY_MAP_TEMPLATE = "pge-outages-counties.html"
-OUTAGE_TEMPLATE = "row-outages-outages.html"
+OUTAGE_TEMPLATE = "row.html"
 TILES = "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png"
 TILES_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
 
