@@ -21,7 +21,6 @@ if [ $# -lt 1 ]; then
   echo "usage: $0 DB [datasette serve options]" >&2
   exit 2
 fi
-root=$(cd "$(dirname "$0")/.." && pwd)
 db=$1
 shift
 
@@ -39,7 +38,6 @@ esac
 # DATASETTE is left unquoted on purpose: it may be "python -m datasette".
 # shellcheck disable=SC2086
 exec ${DATASETTE:-datasette} serve "$@" \
-  --metadata "$root/metadata.yml" \
   --setting sql_time_limit_ms 3000 \
   --setting max_returned_rows 1000 \
   --setting allow_download "$download" \

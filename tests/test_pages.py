@@ -181,7 +181,7 @@ async def test_replay_page_loads_leaflet_from_datasette_leaflet(database):
     assert response.status_code == 200
     assert 'id="replay-map"' in response.text and 'id="replay-slider"' in response.text
     config = json.loads(response.text.split('id="replay-config">', 1)[1].split("</script>", 1)[0])
-    assert config["json_url"] == "/-/replay.json" and config["from"] == "2025-12-01"
+    assert config["json_url"] == "/outages/-/replay.json" and config["from"] == "2025-12-01"
     assert config["leaflet_js"].startswith("/-/static-plugins/datasette-leaflet/")
     assert (await ds.client.get(config["leaflet_js"])).status_code == 200
     assert "unpkg.com" not in response.text and "cdn" not in response.text.lower()

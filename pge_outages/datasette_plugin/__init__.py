@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from datasette import hookimpl
-from datasette.utils import sqlite_timelimit, tilde_encode, urlsafe_components
-from datasette.utils.asgi import Response
+from datasette.utils import sqlite_timelimit, tilde_decode, tilde_encode, urlsafe_components
+from datasette.utils.asgi import NotFound, Response
 from datasette_leaflet import CSS_FILE as LEAFLET_CSS
 from datasette_leaflet import JS_FILE as LEAFLET_JS
 from markupsafe import Markup
@@ -37,6 +37,7 @@ from ..pages import (
     read_moment,
     read_outage_history,
 )
+from .databases import metadata_for, our_databases
 
 # The outage page's replay link opens this many seconds before and after the outage.
 REPLAY_MARGIN = 30 * 60
@@ -185,18 +186,32 @@ TILES_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">Op
 
 @hookimpl(specname="register_routes")
 def replay_routes():
-    return [(r"^/-/replay$", replay_page), (r"^/-/replay\.json$", replay_frames), (r"^/-/counties$", county_map_page)]
+    # /<database>/-/replay reads the database it names; /-/replay the first this tool built.
+    pages = [("replay", replay_page), (r"replay\.json", replay_frames), ("counties", county_map_page)]
+    return [(rf"^/(?:(?P<database>[^/]+)/)?-/{path}$", view) for path, view in pages]
+
+
+@hookimpl
+def get_metadata(datasette, key, database, table):
+    """metadata.yml's descriptions, queries and hidden tables, for every database this tool built, by its own name."""
+    return metadata_for(datasette, key, database, table)
 
 
 def outages_database(datasette, name: str | None = None):
-    """The database named `name`, else `outages` (metadata.yml's), else the first one."""
-    for candidate in (name, "outages"):
-        if candidate is not None:
-            try:
-                return datasette.get_database(candidate)
-            except KeyError:
-                pass
-    return datasette.get_database()
+    """The database named `name` (NotFound when none is), else the first this tool built, else the first."""
+    if name is not None:
+        try:
+            return datasette.get_database(name)
+        except KeyError:
+            raise NotFound(f"Database not found: {name}") from None
+    ours = our_databases(datasette)
+    return datasette.get_database(ours[0] if ours else None)
+
+
+def _named(request) -> str | None:
+    """The database a page's path names (/<database>/-/replay), tilde-decoded; None for /-/replay."""
+    name = request.url_vars.get("database")
+    return tilde_decode(name) if name else None
 
 
 async def _read(datasette, fn, database: str | None = None):
@@ -239,7 +254,8 @@ async def replay_frames(datasette, request):
     except BadReplayParameter as error:
         return _error(str(error), 400)
     try:
-        frames = await _read(datasette, lambda conn: read_frames(conn, start, end, offset, limit, _clock))
+        frames = await _read(datasette, lambda conn: read_frames(conn, start, end, offset, limit, _clock),
+                             _named(request))
     except sqlite3.OperationalError as error:
         if error.args != ("interrupted",):
             raise
@@ -254,9 +270,10 @@ async def replay_page(datasette, request):
         _, _, _, limit = read_frame_request(request.args)
     except BadReplayParameter as bad:
         error, limit = str(bad), FRAME_SIZE
+    database = outages_database(datasette, _named(request)).name
     replay = {
-        "json_url": datasette.urls.path("-/replay.json"),
-        "outage_url": datasette.urls.table(outages_database(datasette).name, "outages"),
+        "json_url": datasette.urls.database(database) + "/-/replay.json",
+        "outage_url": datasette.urls.table(database, "outages"),
         "from": request.args.get("from") or "",
         "to": request.args.get("to") or "",
         "limit": limit,
@@ -270,13 +287,14 @@ async def replay_page(datasette, request):
 async def county_map_page(datasette, request):
     """Each county shaded by customers out at a moment: /-/counties?at=..."""
     text = request.args.get("at") or ""
+    database = outages_database(datasette, _named(request)).name
     county_map, error, status = None, None, 200
     try:
         at = read_moment(text, "at")
     except BadReplayParameter as bad:
         error, status = str(bad), 400
     else:
-        county_map = await _read(datasette, lambda conn: read_county_map(conn, at))
+        county_map = await _read(datasette, lambda conn: read_county_map(conn, at), database)
         if county_map is None:
             error = ("No trustworthy snapshot at or before that time." if at is not None
                      else "This database has no snapshots yet, or was built before counties were recorded.")
@@ -284,7 +302,6 @@ async def county_map_page(datasette, request):
             county_map["time"] = _clock(county_map["when"])
             # The table reads times with SQLite, which knows fewer forms than this page: it gets the snapshot's.
             county_map["table_at"] = _iso_utc(county_map["when"])
-    database = outages_database(datasette).name
     html = await datasette.render_template(COUNTY_MAP_TEMPLATE, {
         "county_map": county_map, "error": error, "at": text,
         "counties_at": datasette.urls.database(database) + "/counties_at",
@@ -302,13 +319,16 @@ def home_page_vars(template, datasette):
         return {}
 
     async def coverage():
-        found = await _read(datasette, read_recent_coverage)
-        if not found:
-            return {}
-        name = outages_database(datasette).name
-        found["gaps_url"] = datasette.urls.query(name, "scraper_gaps")
-        found["days_url"] = datasette.urls.table(name, "coverage_by_day")
-        return {"coverage": found}
+        # One paragraph for each database this tool built, named when there are several.
+        coverages = []
+        for name in our_databases(datasette):
+            found = await _read(datasette, read_recent_coverage, name)
+            if found:
+                found["database"] = name
+                found["gaps_url"] = datasette.urls.query(name, "scraper_gaps")
+                found["days_url"] = datasette.urls.table(name, "coverage_by_day")
+                coverages.append(found)
+        return {"coverages": coverages}
 
     return coverage
 
@@ -340,8 +360,10 @@ def query_page_vars(template, request):
 
 
 @hookimpl(specname="extra_template_vars")
-def outage_page_vars(template, database, view_name, request, datasette):
-    if template != OUTAGE_TEMPLATE or view_name != "row" or request is None:
+def outage_page_vars(template, database, table, view_name, request, datasette):
+    if template != OUTAGE_TEMPLATE or view_name != "row" or table != "outages" or request is None:
+        return {}
+    if database not in our_databases(datasette):
         return {}
 
     async def history():
@@ -369,7 +391,7 @@ def outage_page_vars(template, database, view_name, request, datasette):
                 "area": json.loads(found["area"]) if found["area"] else None,
                 **_leaflet(datasette),
             },
-            "replay_url": f"{datasette.urls.path('-/replay')}?{period}",
+            "replay_url": f"{datasette.urls.database(database)}/-/replay?{period}",
             "history_url": f"{datasette.urls.query(database, 'outage_history')}?{urlencode({'outage': outage})}",
             **_leaflet(datasette),
         }}

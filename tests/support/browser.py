@@ -50,7 +50,8 @@ def serve_command(db: Path, port: int) -> list[str]:
     for name, value in SERVE_SETTINGS.items():
         text = ("on" if value else "off") if isinstance(value, bool) else str(value)
         settings += ["--setting", name, text]
-    return [sys.executable, "-m", "datasette", "serve", str(db), "-m", str(METADATA),
+    # No --metadata: the plugin gives metadata.yml's to every database this tool built (databases.py).
+    return [sys.executable, "-m", "datasette", "serve", str(db),
             *settings, "-h", "127.0.0.1", "-p", str(port)]
 
 
