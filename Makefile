@@ -26,7 +26,7 @@ test: $(STAMP)
 
 # Write the code's constants and --help texts into the files that show them (a test fails while they differ).
 cog: $(STAMP)
-	$(BIN)/cog -r README.md views.sql metadata.yml
+	$(BIN)/cog -r README.md docs/*.md views.sql metadata.yml
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,6 +1,7 @@
 """One source per constant: views.sql and metadata.yml never write BUCKET, GAP_SECONDS,
 WATCHED_SECONDS, BLIND_AFTER or REUSE_BASE by hand. cog writes them in from the code
-(`.venv/bin/cog -r views.sql metadata.yml`), and the schema takes them from the code."""
+(`make cog`), and the schema takes them from the code. The README and docs/*.md are
+cogged too, and where their prose states one of these numbers it is the code's."""
 
 from __future__ import annotations
 
@@ -21,13 +22,15 @@ from support.helpers import ROOT
 FACTS = {
     "bucket": (BUCKET, [r"\b(?:id|snapshot|first_snapshot) / (\d+)\b(?!\.)", r"\bbuckets? of (\d+) snapshots"]),
     "gap in seconds": (GAP_SECONDS, [r"gap_seconds > (\d+)\b(?! \*)"]),
-    "gap in minutes": (GAP_SECONDS // 60, [r"\b(?:more than|over) (\d+) minutes(?! before)",
+    "gap in minutes": (GAP_SECONDS // 60, [r"\b(?:more than|over) (\d+) minutes(?! before| after)",
                                            r"\bat most (\d+) when unknown", r"\bfor over (\d+)\s+minutes"]),
     "watched in minutes": (WATCHED_SECONDS // 60, [r"\b(\d+) minutes or less"]),
-    "blind after minutes": (BLIND_AFTER // 60, [r"\bover (\d+) minutes before"]),
+    "blind after minutes": (BLIND_AFTER // 60, [r"\bover (\d+) minutes (?:before|after)"]),
     "reused ids": (REUSE_BASE, [r"\bk \* (\d+)"]),
 }
 FILES = {"views.sql": VIEWS_SQL.read_text(), "metadata.yml": (ROOT / "metadata.yml").read_text()}
+# The prose that explains these numbers: the README and the docs it links to.
+DOCS = ["README.md", *sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "docs").glob("*.md"))]
 # What cog writes into each file at least once, so that a rewording cannot hide a fact from the check.
 MENTIONS = {
     "views.sql": {"bucket", "gap in seconds"},
@@ -74,6 +77,22 @@ def test_cog_wrote_the_numbers_and_they_are_current(name):
 @pytest.mark.parametrize("name", FILES)
 def test_no_number_is_written_by_hand(name):
     assert written_numbers(by_hand(FILES[name])) == []
+
+
+def test_the_docs_are_cogged():
+    assert {"docs/design.md", "docs/formats.md", "docs/performance.md", "docs/cli.md"} <= set(DOCS)
+    makefile = (ROOT / "Makefile").read_text()
+    cog_line = next(line for line in makefile.splitlines() if "/cog -r " in line)
+    assert "README.md" in cog_line and "docs/*.md" in cog_line
+
+
+@pytest.mark.parametrize("name", DOCS)
+def test_the_docs_are_current_and_state_the_code_s_numbers(name):
+    result = cog_check(ROOT / name)
+    assert result.returncode == 0, f"{name} differs from the code: run make cog\n{result.stdout}"
+    # Prose may state a threshold to explain it, but only the code's value.
+    text = (ROOT / name).read_text()
+    assert [(fact, number) for fact, number, _ in written_numbers(text) if number != FACTS[fact][0]] == []
 
 
 def test_a_number_typed_in_is_caught_where_it_is_typed(tmp_path):
