@@ -66,8 +66,9 @@ def cli():
 
 
 @cli.command()
-@click.argument("repo", type=click.Path(file_okay=False, path_type=str))
-@click.argument("db", type=click.Path(dir_okay=False, path_type=str))
+# The paths are checked by the build, which names what is wrong in one line (exit 1).
+@click.argument("repo", type=click.Path(path_type=str))
+@click.argument("db", type=click.Path(path_type=str))
 @click.option("--file", "file", metavar="PATH",
               help="Path of the outage file in the repository "
                    "(default: outages.json or pge-outages.json, whichever the history holds).")
