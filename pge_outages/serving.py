@@ -94,5 +94,6 @@ def check_port(host: str, port: int) -> None:
             sock.bind(address)
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
-                raise PortInUse(f"port {port} on {host} is already in use; stop what listens there, or choose another port") from None
+                raise PortInUse(f"port {port} on {host} is already in use; "
+                                "stop what listens there, or choose another port") from None
             raise ServeError(f"cannot listen on {host} port {port}: {error.strerror}") from None
