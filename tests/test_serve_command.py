@@ -104,11 +104,10 @@ def test_serve_and_serve_sh_serve_alike(databases):
 def test_options_and_serve_sh_environment_agree(databases, options, environment):
     db = databases["outages"]
     answers = []
-    command, url = serve_command(str(db), *options, port=free_port())
     port = free_port()
-    for command, url, env in ((command, url, None),
-                              ([str(SERVE_SH), str(db)], f"http://127.0.0.1:{port}",
-                               serve_sh_environment(port, **environment))):
+    ways = [(*serve_command(str(db), *options, port=free_port()), None),
+            ([str(SERVE_SH), str(db)], f"http://127.0.0.1:{port}", serve_sh_environment(port, **environment))]
+    for command, url, env in ways:
         with running(command, url, env):
             download = httpx.get(f"{url}/outages.db")
             answers.append((served(url)["databases"], served(url)["settings"]["allow_download"], download.status_code,
