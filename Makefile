@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO := demo
+# make demo PORT=8002 serves the demo on another port.
+PORT ?= 8001
 
 .PHONY: demo test lint cog install clean
 
@@ -19,7 +21,7 @@ demo: $(STAMP)
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(BIN)/pge-outages generate $(DEMO)/history --era today --commits 1000 --seed 1
 	$(BIN)/pge-outages build $(DEMO)/history $(DEMO)/outages.db
-	DATASETTE=$(BIN)/datasette PORT=8001 deploy/serve.sh $(DEMO)/outages.db
+	$(BIN)/pge-outages serve $(DEMO)/outages.db --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -1,4 +1,4 @@
-"""The `pge-outages` command: build, scrape, refresh and generate.
+"""The `pge-outages` command: build, scrape, refresh, serve and generate.
 
 Commands parse options, call the library, and turn its exceptions into one
 line on stderr. `build_database.py`, `python -m scrapers pge` and the
@@ -13,7 +13,7 @@ import threading
 
 import click
 
-from . import synthetic
+from . import serving, synthetic
 from .build import DEFAULT_WAIT, HistoryRewritten, build_database
 from .export import ExportError, history_span, write_eaglei
 from .history import HistoryError
@@ -66,8 +66,9 @@ def cli():
 
 
 @cli.command()
-@click.argument("repo", type=click.Path(file_okay=False, path_type=str))
-@click.argument("db", type=click.Path(dir_okay=False, path_type=str))
+# The paths are checked by the build, which names what is wrong in one line (exit 1).
+@click.argument("repo", type=click.Path(path_type=str))
+@click.argument("db", type=click.Path(path_type=str))
 @click.option("--file", "file", metavar="PATH",
               help="Path of the outage file in the repository "
                    "(default: outages.json or pge-outages.json, whichever the history holds).")
@@ -201,6 +202,43 @@ def _moment(text: str, option: str) -> int:
     if moment is None:
         raise click.BadParameter(f"{text!r} is not a time such as 2025-12-25T15:00-08:00", param_hint=option)
     return moment
+
+
+@cli.command()
+@click.argument("databases", metavar="DB...", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--host", default=serving.DEFAULT_HOST, show_default=True,
+              help="Address to listen on (0.0.0.0: every interface, for other machines).")
+@click.option("--port", type=click.IntRange(0, 65535), default=serving.DEFAULT_PORT, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--immutable", is_flag=True,
+              help="The files never change (a container's copy). Without it they are served read-only "
+                   "as a refresh adds to them.")
+@click.option("--allow-download", is_flag=True,
+              help="Let visitors download the database files (Datasette offers that only with --immutable).")
+@click.option("--inspect-file", metavar="PATH", type=click.Path(exists=True, dir_okay=False, path_type=str),
+              help="Table counts made by `datasette inspect`, to read instead of counting (with --immutable).")
+def serve(databases, host, port, immutable, allow_download, inspect_file):
+    """Serve databases this tool built with Datasette, its pages and the project's settings.
+
+    Each query has a time limit and a row limit, so no visitor can tie up the
+    server. Needs the serve extra: pip install 'pge-outages[serve]'.
+    deploy/serve.sh runs this command.
+
+    Example:
+
+        pge-outages serve outages.db --port 8001
+    """
+    try:
+        from datasette.cli import serve as datasette_serve
+    except ImportError:
+        raise click.ClickException("serving needs Datasette: pip install 'pge-outages[serve]'") from None
+    try:
+        serving.check_databases(databases)
+        serving.check_port(host, port)
+    except serving.ServeError as error:
+        raise click.ClickException(str(error)) from None
+    arguments = serving.datasette_arguments(databases, host, port, immutable, allow_download, inspect_file)
+    datasette_serve.main(args=arguments, prog_name="datasette serve", standalone_mode=False)
 
 
 # Defined beside the generator, which `python -m pge_outages.synthetic` runs too.

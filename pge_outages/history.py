@@ -65,6 +65,8 @@ class LivenessMark:
 
 def open_repo(path: str | Path) -> git.Repo:
     """Open a working copy or bare repository, or raise HistoryError naming the path."""
+    if Path(path).is_file():
+        raise HistoryError(f"{path}: a file, not a directory; give the repository the file is in")
     try:
         repo = git.Repo(path)
     except git.NoSuchPathError:

@@ -10,6 +10,7 @@ stored the same way: each distinct area once in `areas`, its runs in `area_runs`
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -211,11 +212,19 @@ def connect(path: str | Path) -> sqlite3.Connection:
     path = Path(path)
     if path.is_dir():
         raise DatabaseError(f"{path} is a directory, not a database file")
+    if not path.parent.is_dir():
+        # sqlite3 would say only "unable to open database file".
+        raise DatabaseError(f"{path.parent}: no such directory, for the database {path}; create it first")
     if path.exists() and path.stat().st_size:
         with path.open("rb") as f:
             if f.read(16) != b"SQLite format 3\x00":
                 raise DatabaseError(f"{path} is not a SQLite database")
-    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.OperationalError as error:
+        # A directory we may not write in, or a file we may not read.
+        reason = "permission denied" if not os.access(path.parent, os.W_OK | os.X_OK) else str(error)
+        raise DatabaseError(f"{path}: cannot open or create the database ({reason})") from None
     # WAL with synchronous=NORMAL is durable at each checkpoint and never
     # corrupt; a larger cache keeps the indexes of a batch in memory.
     conn.execute("PRAGMA synchronous = NORMAL")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 import time
 from collections import Counter
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 
@@ -53,7 +55,10 @@ class FeedError(RuntimeError):
 
 
 class FeedUnreachable(FeedError):
-    """No usable answer at the network level: refused, timed out, or cut off."""
+    """No usable answer at the network level: the host name not found, refused, timed out, or cut off.
+
+    Retried, except a host name the DNS says does not exist (see _connection_failure).
+    """
 
     transient = True
 
@@ -172,16 +177,18 @@ def http_get_json(session: requests.Session, url: str, params: Mapping[str, str]
     try:
         response = session.get(url, params=params, timeout=timeout)
         body = response.content
-    except (requests.ConnectTimeout, requests.ReadTimeout):
+    except requests.ConnectTimeout:
+        host = urlsplit(url).hostname or url
+        raise FeedUnreachable(f"could not connect to {host} within {round(timeout, 1):g} s (timed out) "
+                              f"for {url}") from None
+    except requests.ReadTimeout:
         raise FeedUnreachable(f"no answer from {url} within {round(timeout, 1):g} s") from None
     except requests.exceptions.ChunkedEncodingError:
         raise FeedUnreachable(f"connection to {url} broke off mid-response") from None
     except requests.ConnectionError as exc:
         if "Read timed out" in str(exc):
             raise FeedUnreachable(f"no answer from {url} within {round(timeout, 1):g} s") from None
-        if "Connection refused" in str(exc):
-            raise FeedUnreachable(f"connection refused by {url}") from None
-        raise FeedUnreachable(f"could not connect to {url}") from None
+        raise _connection_failure(exc, url) from None
     except requests.RequestException as exc:
         raise FeedUnreachable(f"request to {url} failed: {type(exc).__name__}") from None
     if response.status_code >= 400:
@@ -198,6 +205,43 @@ def http_get_json(session: requests.Session, url: str, params: Mapping[str, str]
         if isinstance(exc, json.JSONDecodeError) and _ends_early(exc, body):
             raise FeedNotJSON(f"{url} returned truncated JSON ({len(body):,} bytes)") from None
         raise FeedNotJSON(f"{url} returned invalid JSON ({exc})") from None
+
+
+# What getaddrinfo says when the name has no address: the DNS answered, and will answer the same
+# for a while (a negative answer is cached), so trying again within the run cannot help. Its
+# EAI_AGAIN, "Temporary failure in name resolution", no DNS answer at all, is retried.
+_NO_SUCH_NAME = {socket.EAI_NONAME, socket.EAI_FAIL, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+
+
+def _connection_failure(exc: requests.ConnectionError, url: str) -> FeedUnreachable:
+    """Name what failed under a ConnectionError: the host lookup, or the connection, and why.
+
+    requests wraps the socket's error in two or three layers of urllib3's; the
+    innermost OSError says what happened.
+    """
+    cause = _innermost_os_error(exc)
+    host = urlsplit(url).hostname or url
+    if isinstance(cause, socket.gaierror):
+        return FeedUnreachable(f"could not look up the host {host} ({cause.strerror}) for {url}",
+                               transient=cause.errno not in _NO_SUCH_NAME)
+    if isinstance(cause, ConnectionRefusedError):
+        return FeedUnreachable(f"connection refused by {url}")
+    reason = (cause.strerror or str(cause)) if cause is not None else type(exc).__name__
+    return FeedUnreachable(f"could not connect to {host} ({reason}) for {url}")
+
+
+def _innermost_os_error(exc: BaseException) -> OSError | None:
+    found = None
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and not isinstance(current, requests.RequestException):
+            found = current
+        # urllib3 keeps the cause of a MaxRetryError in `reason`, not in __cause__.
+        nested = getattr(current, "reason", None)
+        current = nested if isinstance(nested, BaseException) else (current.__cause__ or current.__context__)
+    return found
 
 
 def _ends_early(exc: json.JSONDecodeError, body: bytes) -> bool:

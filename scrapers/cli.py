@@ -231,10 +231,12 @@ def make_scrape_command(utility: Utility, name: str | None = None, usage: str | 
             )
             click.echo(result.summary, err=result.exit_code != 0)
             sys.exit(result.exit_code)
+        # A failed fetch writes nothing: what was there stays, and what was not is not created.
+        existed = output.exists()
         try:
             report = run_round(job, session)
         except FeedError as exc:
-            raise click.ClickException(f"{exc}; {output} left unchanged") from None
+            raise click.ClickException(f"{exc}; {output} {'left unchanged' if existed else 'not created'}") from None
         except OutputError as exc:
             raise click.ClickException(str(exc)) from None
         except GitError as exc:

@@ -1,12 +1,15 @@
 """Every way a build can be refused: a clear message, exit status 1, the database untouched."""
 
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from pge_outages.cli import build as build_command
-from support.helpers import commit_versions, fixture_versions, git, make_repo
+from support.helpers import ROOT, commit_versions, fixture_versions, git, make_repo
 
 
 def run_cli(*args):
@@ -171,8 +174,6 @@ def test_help_names_every_option(option):
 
 
 def test_a_new_database_from_a_shallow_clone_is_refused(tmp_path):
-    import subprocess
-
     from pge_outages.build import build_database
     from pge_outages.history import HistoryError
 
@@ -187,3 +188,35 @@ def test_a_new_database_from_a_shallow_clone_is_refused(tmp_path):
     assert not db.exists() or db.stat().st_size == 0
     subprocess.run(["git", "-C", str(shallow), "fetch", "-q", "--unshallow"], check=True)
     assert build_database(shallow, db).snapshots_added == len(fixture_versions("arcgis"))
+
+
+# Bad paths, as the installed command and the older script meet them: one line naming the path, exit 1.
+PGE_OUTAGES = Path(sys.executable).parent / "pge-outages"
+BAD_PATHS = {
+    "database directory missing": (lambda t: (t["repo"], t["tmp"] / "missing-dir" / "out.db"),
+                                   "{tmp}/missing-dir: no such directory, for the database "
+                                   "{tmp}/missing-dir/out.db; create it first"),
+    "database is a directory": (lambda t: (t["repo"], t["tmp"] / "somewhere"),
+                                "{tmp}/somewhere is a directory, not a database file"),
+    "repository missing": (lambda t: (t["tmp"] / "nowhere", t["tmp"] / "out.db"), "{tmp}/nowhere: no such directory"),
+    "repository is a file": (lambda t: (t["repo"] / "outages.json", t["tmp"] / "out.db"),
+                             "{tmp}/repo/outages.json: a file, not a directory; give the repository the file is in"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["pge-outages", "build_database.py"])
+@pytest.mark.parametrize("case", list(BAD_PATHS))
+def test_a_bad_path_is_one_line_naming_it(tmp_path, command, case):
+    repo = make_repo(tmp_path / "repo", fixture_versions("arcgis"))
+    (tmp_path / "somewhere").mkdir()
+    arguments, message = BAD_PATHS[case]
+    argv = [str(PGE_OUTAGES), "build"] if command == "pge-outages" else [sys.executable, str(ROOT / command)]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = subprocess.run([*argv, *map(str, arguments({"repo": repo, "tmp": tmp_path}))],
+                            capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"Error: {message.format(tmp=tmp_path)}\n"
+    # Nothing was created: no database, no lock file, no directory.
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert sorted(p.name for p in (tmp_path / "somewhere").iterdir()) == []

@@ -16,7 +16,7 @@ from support.helpers import ROOT, dump_database
 from support.scraper_server import FeedServer, make_repo, serve_feed
 
 PGE_OUTAGES = Path(sys.executable).parent / "pge-outages"
-SUBCOMMANDS = ["build", "export", "generate", "refresh", "scrape"]
+SUBCOMMANDS = ["build", "export", "generate", "refresh", "scrape", "serve"]
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

@@ -120,7 +120,7 @@ def test_open_repo_reads_a_working_copy_and_a_bare_clone(history, tmp_path):
 @pytest.mark.parametrize("kind, reason", [
     ("missing", "no such directory"),
     ("directory", "not a git repository"),
-    ("file", "not a git repository"),
+    ("file", "a file, not a directory; give the repository the file is in"),
     ("inside-a-working-copy", "not a git repository"),
 ])
 def test_open_repo_names_the_path_it_cannot_read(tmp_path, kind, reason):

@@ -214,7 +214,7 @@ def test_overall_deadline_bounds_a_silent_server(tmp_path):
         )
         elapsed = time.monotonic() - started
     assert result.exit_code == 1
-    assert result.stderr == f"Error: no answer from {url} within 1 s; {output} left unchanged\n"
+    assert result.stderr == f"Error: no answer from {url} within 1 s; {output} not created\n"
     assert elapsed < 2.5
     assert not output.exists()
 

@@ -245,7 +245,7 @@ def test_the_scrape_services_command_runs_as_written_and_stops_on_sigterm(tmp_pa
 
 def test_serve_sh_says_how_to_call_it():
     result = subprocess.run([str(DEPLOY / "serve.sh")], capture_output=True, text=True)
-    assert (result.returncode, result.stderr) == (2, f"usage: {DEPLOY / 'serve.sh'} DB [datasette serve options]\n")
+    assert (result.returncode, result.stderr) == (2, f"usage: {DEPLOY / 'serve.sh'} DB [pge-outages serve options]\n")
 
 
 # ----------------------------------------------------------------------------

@@ -56,6 +56,15 @@ def needs_nocount(path: str, query_string: str) -> bool:
 
 
 @hookimpl
+def register_commands(cli):
+    # `datasette pge-outages serve`: the pge-outages installed beside this Datasette, which is
+    # how deploy/serve.sh, given only the datasette command ($DATASETTE), runs `pge-outages serve`.
+    from ..cli import cli as pge_outages
+
+    cli.add_command(pge_outages, name="pge-outages")
+
+
+@hookimpl
 def asgi_wrapper(datasette):
     def wrap(app):
         async def skip_counting(scope, receive, send):

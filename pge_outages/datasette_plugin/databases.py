@@ -39,8 +39,10 @@ def packaged_metadata() -> dict:
 _OURS: set[str] = set()
 
 
-def built_by_us(path: str | None) -> bool:
-    """Whether the SQLite file at `path` is a database this tool built (False for memory, or unreadable)."""
+def built_by_us(path: str | None, immutable: bool = False) -> bool:
+    """Whether the SQLite file at `path` is a database this tool built (False for memory, or unreadable).
+
+    An immutable file is opened as Datasette opens it, writing nothing beside it (no -shm file)."""
     if not path:
         return False
     if path in _OURS:
@@ -49,18 +51,19 @@ def built_by_us(path: str | None) -> bool:
         stat = Path(path).stat()
     except OSError:
         return False
-    if _built_by_us(path, stat.st_mtime_ns, stat.st_size):
+    if _built_by_us(path, stat.st_mtime_ns, stat.st_size, immutable):
         _OURS.add(path)
         return True
     return False
 
 
 @cache
-def _built_by_us(path: str, mtime_ns: int, size: int) -> bool:
+def _built_by_us(path: str, mtime_ns: int, size: int, immutable: bool) -> bool:
     # The file's time and size are part of the key: a database being built for the first time
     # becomes ours once its first build commits.
     try:
-        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        mode = "immutable=1" if immutable else "mode=ro"
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?{mode}", uri=True)
     except sqlite3.Error:
         return False
     try:
@@ -73,7 +76,7 @@ def _built_by_us(path: str, mtime_ns: int, size: int) -> bool:
 
 def our_databases(datasette) -> list[str]:
     """The names of the served databases this tool built, `outages` first when it is one of them."""
-    names = [name for name, db in datasette.databases.items() if built_by_us(db.path)]
+    names = [name for name, db in datasette.databases.items() if built_by_us(db.path, not db.is_mutable)]
     return sorted(names, key=lambda name: name != DESCRIBED)
 
 
