@@ -41,7 +41,7 @@ SCHEDULER_DELAY = 5 * 60
 WATCHED_SECONDS = SCRAPE_INTERVAL + SCHEDULER_DELAY
 # How late the feed publishes a change after its own time for it (LAST_UPDATE,
 # lastUpdateTime): measured on the real histories, 99% of changes within 22 to
-# 30 minutes (README, "Quiet or blind").
+# 30 minutes (docs/design.md, "Quiet or blind").
 FEED_LAG = 25 * 60
 # A change first seen this long after its own time was missed: a scraper looking
 # on its schedule would have seen it within WATCHED_SECONDS of its publication.

@@ -28,7 +28,7 @@ SHAPES = {
     "one city, all time": "select count(*), sum(estCustAffected) from outage_snapshots where regionName = :region",
     "one cause, all time": "select count(*) from outage_snapshots where cause = :cause",
     # The LEFT JOIN of bench/queries.py materializes every row of the view (a
-    # join cannot be flattened into the right side of a LEFT JOIN): the README
+    # join cannot be flattened into the right side of a LEFT JOIN): docs/performance.md
     # gives this form of the same question instead.
     "per snapshot, empty ones too": "select s.id, (select count(*) from outage_snapshots o where o.snapshot = s.id), "
                                     "(select sum(estCustAffected) from outage_snapshots o where o.snapshot = s.id) "

@@ -78,7 +78,7 @@ def test_largest_snapshot_from_the_blobs(built):
     assert expected["last"] == (REFERENCE[era]["last"][0], expected["last"][1], *REFERENCE[era]["last"][1:])
 
 
-# Suspect snapshots in the real histories, by reason (see README, "Feed glitches").
+# Suspect snapshots in the real histories, by reason (see docs/design.md, "Feed glitches").
 FLAGGED = {"legacy": {"drop": 2}, "modern": {"capped": 40}}
 
 
