@@ -96,5 +96,7 @@ def test_a_page_of_areas_with_no_rows_logs_no_error(chromium, server):
         page.wait_for_function("window.map !== undefined", timeout=20_000)
         page.wait_for_load_state("networkidle")
         centre = page.evaluate("[window.map.getCenter().lat, window.map.getCenter().lng]")
+        said = page.inner_text(".empty-reasons")
     assert errors == []
     assert [round(c, 1) for c in centre] == [37.5, -120.5]  # an empty map shows California
+    assert said.startswith("This history has no areas")  # and the page says why it is empty

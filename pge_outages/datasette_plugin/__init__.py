@@ -25,6 +25,7 @@ from datasette_leaflet import CSS_FILE as LEAFLET_CSS
 from datasette_leaflet import JS_FILE as LEAFLET_JS
 from markupsafe import Markup
 
+from ..empty_pages import empty_reasons
 from ..glitches import coverage_hours
 from ..pages import (
     FRAME_SIZE,
@@ -366,6 +367,20 @@ def query_page_vars(template, request):
     if template != "query.html" or request is None:
         return {}
     return {"parameter_problems": query_parameter_problems(request.args)}
+
+
+@hookimpl(specname="extra_template_vars")
+def empty_page_vars(template, database, table, request, datasette):
+    """Why a table, view or canned query page of a database this tool built may show no rows."""
+    if template not in ("table.html", "query.html") or request is None or database not in our_databases(datasette):
+        return {}
+    page = table or tilde_decode(request.url_vars.get("table") or "")
+    args = dict(request.args)
+
+    async def reasons():
+        return {"empty_reasons": await _read(datasette, lambda conn: empty_reasons(conn, page, args), database)}
+
+    return reasons
 
 
 @hookimpl(specname="extra_template_vars")
