@@ -122,6 +122,41 @@ def _time_html(moment: datetime, stored) -> Markup:
     return Markup('<time datetime="{}" title="{}">{}</time>').format(local, stored, pacific_time(moment))
 
 
+# Numbers people read, with thousands separators, in HTML tables only: counts and customer-minutes
+# (or -hours) whole, other hours and minutes to a tenth. Only columns named here: never an id, a
+# coordinate or a time, whatever its size. The JSON and CSV keep the stored value.
+WHOLE_NUMBER_COLUMNS = frozenset({
+    "estCustAffected", "min_estCustAffected", "max_estCustAffected", "customers", "customers_affected",
+    "customers_out", "peak_customers", "largest", "outages", "outage_count", "snapshot_count",
+    "num_snapshots", "snapshots", "inferred", "ignored_records", "skipped_versions", "deviceCount",
+    "customer_minutes", "customer_minutes_settled", "customer_hours", "trusted_minutes_cum",
+    "seconds_since_previous", "gap_seconds", "scrape_interval",
+})
+TENTHS_COLUMNS = frozenset({
+    "gap_hours", "gap_minutes", "duration_hours", "duration_hours_min", "duration_hours_max",
+    "possible_duration_hours", "etor_slipped_hours", "hours_past_first_etor", "restoration_slipped_hours",
+    "watched_hours", "quiet_hours", "blind_hours", "unknown_hours", "trusted_minutes",
+})
+
+
+def format_number(value, column: str) -> str | None:
+    """`4,996,380` for 4996380.0 in a column of counts; None for a cell that is not such a number.
+
+    >>> format_number(580125.5166, "customer_minutes"), format_number(1234.56, "gap_hours")
+    ('580,126', '1,234.6')
+    >>> format_number(2.0, "gap_minutes"), format_number(1572139440, "outage")
+    ('2', None)
+    """
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+        return None
+    if column in WHOLE_NUMBER_COLUMNS:
+        return f"{round(value):,}"
+    if column in TENTHS_COLUMNS:
+        text = f"{value:,.1f}"
+        return text[:-2] if text.endswith(".0") else text
+    return None
+
+
 @hookimpl
 def render_cell(value, column, table, database, datasette):
     if isinstance(value, dict) and "label" in value:
@@ -129,6 +164,11 @@ def render_cell(value, column, table, database, datasette):
         moment = _read_iso(value["label"]) if isinstance(value["label"], str) else None
         return None if moment is None or table is None else _reference_html(
             datasette, database, table, column, value, moment)
+    number = format_number(value, column)
+    if number is not None:
+        # Datasette shows 4996380.0 as it is stored: the page shows it as people write it.
+        return None if number == str(value) else Markup('<span class="number" title="{}">{}</span>').format(
+            value, number)
     moment = read_time(value, column)
     return None if moment is None else _time_html(moment, value)
 
@@ -156,6 +196,14 @@ def is_chart_page(template: str, request) -> bool:
 
 # Datasette serves static/ under the distribution's name: /-/static-plugins/pge-outages/
 PLUGIN = "pge-outages"
+
+
+@hookimpl
+def extra_css_urls(template, datasette):
+    """static/pages.css on the pages of tables, views and queries."""
+    if template not in ("table.html", "query.html"):
+        return []
+    return [datasette.urls.static_plugins(PLUGIN, "pages.css")]
 
 
 @hookimpl
@@ -329,6 +377,21 @@ def read_recent_coverage(conn: sqlite3.Connection, days: int = COVERAGE_DAYS) ->
         "total": round(total),
         "classes": [(name, round(value, 1), round(100 * value / total)) for name, value in hours.items()],
     }
+
+
+@hookimpl(specname="extra_template_vars")
+def table_page_vars(template, database, table, datasette):
+    """A table's or view's page gets its columns' descriptions as column_glossary, which
+    templates/table.html folds away, and its metadata without them, which Datasette's own
+    table.html would list in full above the data."""
+    if template != "table.html" or table is None:
+        return {}
+    metadata = dict(datasette.table_metadata(database, table))
+    glossary = metadata.pop("columns", None)
+    if not glossary:
+        return {}
+    datasette.update_with_inherited_metadata(metadata)
+    return {"metadata": metadata, "column_glossary": glossary}
 
 
 @hookimpl(specname="extra_template_vars")
