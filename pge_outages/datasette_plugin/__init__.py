@@ -28,6 +28,7 @@ from markupsafe import Markup
 from ..glitches import coverage_hours
 from ..pages import (
     FRAME_SIZE,
+    MAP_SHADES,
     BadReplayParameter,
     draw_customers_chart,
     query_parameter_problems,
@@ -157,6 +158,28 @@ def format_number(value, column: str) -> str | None:
     return None
 
 
+def describe_geometry(text: str) -> str | None:
+    """`Polygon, 5 points` for a GeoJSON geometry's text; None for text that is not one.
+
+    >>> describe_geometry('{"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}')
+    'Polygon, 4 points'
+    """
+    try:
+        geometry = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(geometry, dict) or not isinstance(geometry.get("type"), str) or "coordinates" not in geometry:
+        return None
+
+    def points(coordinates) -> int:
+        if isinstance(coordinates, list) and coordinates and isinstance(coordinates[0], (int, float)):
+            return 1
+        return sum(points(c) for c in coordinates) if isinstance(coordinates, list) else 0
+
+    count = points(geometry["coordinates"])
+    return f"{geometry['type']}, {count:,} point{'' if count == 1 else 's'}"
+
+
 @hookimpl
 def render_cell(value, column, table, database, datasette):
     if isinstance(value, dict) and "label" in value:
@@ -164,6 +187,10 @@ def render_cell(value, column, table, database, datasette):
         moment = _read_iso(value["label"]) if isinstance(value["label"], str) else None
         return None if moment is None or table is None else _reference_html(
             datasette, database, table, column, value, moment)
+    if column == "geometry" and isinstance(value, str):
+        # The map above draws it: the table says what it is, not its thousands of coordinates.
+        summary = describe_geometry(value)
+        return None if summary is None else Markup('<span class="geometry">{}</span>').format(summary)
     number = format_number(value, column)
     if number is not None:
         # Datasette shows 4996380.0 as it is stored: the page shows it as people write it.
@@ -216,7 +243,16 @@ def extra_js_urls(template, request, datasette, columns):
         urls.append({"url": datasette.urls.static_plugins(PLUGIN, "customers-chart.js"), "module": True})
     if template in ("table.html", "query.html") and "geometry" in (columns or []):
         urls.append({"url": datasette.urls.static_plugins(PLUGIN, "empty-areas.js"), "module": True})
+        urls.append({"url": datasette.urls.static_plugins(PLUGIN, "areas-map.js"), "module": True})
     return urls
+
+
+@hookimpl
+def extra_body_script(template, columns):
+    """On a page of areas, the shades static/areas-map.js colours them with: the county map's."""
+    if template not in ("table.html", "query.html") or "geometry" not in (columns or []):
+        return ""
+    return f"window.pgeOutages = Object.assign(window.pgeOutages || {{}}, {json.dumps({'shades': MAP_SHADES})});"
 
 
 # The replay of a period on the map (/-/replay, its frames from /-/replay.json) and the
