@@ -187,6 +187,9 @@ def render_cell(value, column, table, database, datasette):
         moment = _read_iso(value["label"]) if isinstance(value["label"], str) else None
         return None if moment is None or table is None else _reference_html(
             datasette, database, table, column, value, moment)
+    if table is not None and column.endswith("snapshot") and type(value) is int:
+        # A snapshot Datasette did not label (an outage's own page): its time, linking to it.
+        return _snapshot_html(datasette, database, table, column, value)
     if column == "geometry" and isinstance(value, str):
         # The map above draws it: the table says what it is, not its thousands of coordinates.
         summary = describe_geometry(value)
@@ -198,6 +201,18 @@ def render_cell(value, column, table, database, datasette):
             value, number)
     moment = read_time(value, column)
     return None if moment is None else _time_html(moment, value)
+
+
+async def _snapshot_html(datasette, database: str, table: str, column: str, snapshot: int):
+    db = datasette.get_database(database)
+    keys = await db.foreign_keys_for_table(table)
+    if not any(key["column"] == column and key["other_table"] == "snapshots" for key in keys):
+        return None
+    found = (await db.execute("select title from snapshots where id = ?", [snapshot])).first()
+    moment = _read_iso(found[0]) if found and isinstance(found[0], str) else None
+    if moment is None:
+        return None
+    return await _reference_html(datasette, database, table, column, {"value": snapshot, "label": found[0]}, moment)
 
 
 async def _reference_html(datasette, database: str, table: str, column: str, value: dict, moment: datetime):
@@ -296,6 +311,11 @@ async def _read(datasette, fn, database: str | None = None):
 
 def _clock(when: int) -> str:
     return pacific_time(datetime.fromtimestamp(when, UTC))
+
+
+def _pacific_offset(when: int) -> int:
+    offset = datetime.fromtimestamp(when, PACIFIC).utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0
 
 
 def _tick(when: int) -> str:
@@ -459,7 +479,7 @@ def outage_page_vars(template, database, view_name, request, datasette):
             for v in found["versions"]
         ]
         return {"outage_page": {
-            "chart": draw_customers_chart(found["customers"], _tick),
+            "chart": draw_customers_chart(found["customers"], _tick, utc_offset=_pacific_offset),
             "versions": versions,
             "more_versions": found["more_versions"],
             "location": {
