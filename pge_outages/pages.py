@@ -341,20 +341,27 @@ def _or_dash(value) -> str:
 
 
 def draw_customers_chart(customers: list[tuple[int, int | None]], label: Callable[[int], str],
-                         width: int = 900, height: int = 260) -> dict | None:
-    """An SVG step chart of customers over time: the path, its axes' ticks and their labels."""
+                         width: int = 900, height: int = 260,
+                         utc_offset: Callable[[int], int] = lambda when: 0) -> dict | None:
+    """An SVG step chart of customers over time: the path, its axes' ticks and their labels.
+
+    The y ticks are whole numbers of customers at a round step from 0; the x ticks fall on round
+    times of the clock `utc_offset` gives (seconds east of UTC at a moment), which `label` names.
+    """
     if not customers:
         return None
     left, right, top, bottom = 64, 16, 12, 40
     start, end = customers[0][0], customers[-1][0]
-    peak = max(count or 0 for _, count in customers) or 1
+    peak = max(count or 0 for _, count in customers)
+    step = count_step(peak)
+    ceiling = max(step * math.ceil(peak / step), step)
     span = (end - start) or 1
 
     def x(when: int) -> float:
         return round(left + (when - start) / span * (width - left - right), 1)
 
     def y(count: float | None) -> float:
-        return round(height - bottom - (count or 0) / peak * (height - top - bottom), 1)
+        return round(height - bottom - (count or 0) / ceiling * (height - top - bottom), 1)
 
     steps = []
     for i, (when, count) in enumerate(customers):
@@ -363,7 +370,7 @@ def draw_customers_chart(customers: list[tuple[int, int | None]], label: Callabl
         steps.append(f"{'L' if i else 'M'}{x(when)},{y(count)}")
     if end == start:  # seen at one moment only: its level across the chart
         steps.append(f"L{width - right},{y(customers[-1][1])}")
-    ticks = 4 if end > start else 0
+    moments = time_ticks(start, end, utc_offset) if end > start else [start]
     return {
         "width": width,
         "height": height,
@@ -372,11 +379,48 @@ def draw_customers_chart(customers: list[tuple[int, int | None]], label: Callabl
         "top": top,
         "baseline": height - bottom,
         "path": " ".join(steps),
-        "x_ticks": [(x(start + span * i // max(ticks, 1)), label(start + span * i // max(ticks, 1)))
-                    for i in range(ticks + 1)],
-        "y_ticks": [(y(peak * i / 2), f"{round(peak * i / 2):,}") for i in range(3)],
+        "x_ticks": [(x(when), label(when)) for when in moments],
+        "y_ticks": [(y(count), f"{count:,}") for count in range(0, ceiling + 1, step)],
         "peak": peak,
     }
+
+
+def count_step(peak: int, most: int = 4) -> int:
+    """The step of at most `most` + 1 whole-number ticks from 0 that reach `peak`: 1, 2 or 5 times a power of 10.
+
+    >>> count_step(0), count_step(1), count_step(7), count_step(2921), count_step(4996380)
+    (1, 1, 2, 1000, 2000000)
+    """
+    scale = 1
+    while True:
+        for multiple in (1, 2, 5):
+            if multiple * scale * most >= peak:
+                return multiple * scale
+        scale *= 10
+
+
+# Steps of the outage chart's time axis, in seconds: round times of the clock.
+TIME_STEPS = (60, 120, 300, 600, 900, 1800, 3600, 7200, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400)
+
+
+def time_ticks(start: int, end: int, utc_offset: Callable[[int], int] = lambda when: 0, most: int = 6) -> list[int]:
+    """At most `most` moments from `start` to `end` at a round time of the local clock
+    (`utc_offset(when)` seconds east of UTC): 19:40, 20:00 and so on, midnight for days.
+
+    >>> [f"{t // 60 % 60:02d}" for t in time_ticks(1572139020, 1572142500)]  # 01:17 to 02:15 UTC
+    ['20', '30', '40', '50', '00', '10']
+    """
+    span = end - start
+    step = next((s for s in TIME_STEPS if span / s <= most), TIME_STEPS[-1] * math.ceil(span / (most * TIME_STEPS[-1])))
+    local = start + utc_offset(start)
+    first = local + (-local) % step - utc_offset(start)
+    ticks = []
+    when = first
+    while when <= end:
+        # Across a change of the clocks, keep each tick on a round local time.
+        ticks.append(when - (utc_offset(when) - utc_offset(start)) if step >= 3600 else when)
+        when += step
+    return sorted({t for t in ticks if start <= t <= end})
 
 
 # The county map: each county shaded by customers out at one moment, drawn as SVG on the

@@ -10,6 +10,7 @@ request for 50 frames stays small and fast.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
 from datetime import UTC, datetime
@@ -241,7 +242,10 @@ async def test_outage_page_shows_its_history_its_place_and_its_row(database):
     assert path.startswith("M") and path.count("L") >= 3
     peak = rows(database, "select max(estCustAffected) from outage_snapshots o join snapshots s"
                           " on s.id = o.snapshot where outage = ? and s.suspect is null", outage)[0][0]
-    assert f"{peak:,}</text>" in page
+    # The peak in the chart's label; its y axis in round steps from 0 up to at least the peak.
+    assert f"at most {peak:,}\"" in page
+    top = max(int(label.replace(",", "")) for label in re.findall(r'text-anchor="end">([\d,]+)</text>', page))
+    assert top >= peak
     place = json.loads(page.split('id="outage-location">', 1)[1].split("</script>", 1)[0])
     latitude, longitude, geometry = rows(
         database, "select o.latitude, o.longitude, a.geometry from outages o join areas a on a.outage = o.id"

@@ -29,6 +29,7 @@ from ..empty_pages import empty_reasons
 from ..glitches import coverage_hours
 from ..pages import (
     FRAME_SIZE,
+    MAP_SHADES,
     BadReplayParameter,
     draw_customers_chart,
     query_parameter_problems,
@@ -133,6 +134,63 @@ def _time_html(moment: datetime, stored) -> Markup:
     return Markup('<time datetime="{}" title="{}">{}</time>').format(local, stored, pacific_time(moment))
 
 
+# Numbers people read, with thousands separators, in HTML tables only: counts and customer-minutes
+# (or -hours) whole, other hours and minutes to a tenth. Only columns named here: never an id, a
+# coordinate or a time, whatever its size. The JSON and CSV keep the stored value.
+WHOLE_NUMBER_COLUMNS = frozenset({
+    "estCustAffected", "min_estCustAffected", "max_estCustAffected", "customers", "customers_affected",
+    "customers_out", "peak_customers", "largest", "outages", "outage_count", "snapshot_count",
+    "num_snapshots", "snapshots", "inferred", "ignored_records", "skipped_versions", "deviceCount",
+    "customer_minutes", "customer_minutes_settled", "customer_hours", "trusted_minutes_cum",
+    "seconds_since_previous", "gap_seconds", "scrape_interval",
+})
+TENTHS_COLUMNS = frozenset({
+    "gap_hours", "gap_minutes", "duration_hours", "duration_hours_min", "duration_hours_max",
+    "possible_duration_hours", "etor_slipped_hours", "hours_past_first_etor", "restoration_slipped_hours",
+    "watched_hours", "quiet_hours", "blind_hours", "unknown_hours", "trusted_minutes",
+})
+
+
+def format_number(value, column: str) -> str | None:
+    """`4,996,380` for 4996380.0 in a column of counts; None for a cell that is not such a number.
+
+    >>> format_number(580125.5166, "customer_minutes"), format_number(1234.56, "gap_hours")
+    ('580,126', '1,234.6')
+    >>> format_number(2.0, "gap_minutes"), format_number(1572139440, "outage")
+    ('2', None)
+    """
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+        return None
+    if column in WHOLE_NUMBER_COLUMNS:
+        return f"{round(value):,}"
+    if column in TENTHS_COLUMNS:
+        text = f"{value:,.1f}"
+        return text[:-2] if text.endswith(".0") else text
+    return None
+
+
+def describe_geometry(text: str) -> str | None:
+    """`Polygon, 5 points` for a GeoJSON geometry's text; None for text that is not one.
+
+    >>> describe_geometry('{"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}')
+    'Polygon, 4 points'
+    """
+    try:
+        geometry = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(geometry, dict) or not isinstance(geometry.get("type"), str) or "coordinates" not in geometry:
+        return None
+
+    def points(coordinates) -> int:
+        if isinstance(coordinates, list) and coordinates and isinstance(coordinates[0], (int, float)):
+            return 1
+        return sum(points(c) for c in coordinates) if isinstance(coordinates, list) else 0
+
+    count = points(geometry["coordinates"])
+    return f"{geometry['type']}, {count:,} point{'' if count == 1 else 's'}"
+
+
 @hookimpl
 def render_cell(value, column, table, database, datasette):
     if isinstance(value, dict) and "label" in value:
@@ -140,8 +198,32 @@ def render_cell(value, column, table, database, datasette):
         moment = _read_iso(value["label"]) if isinstance(value["label"], str) else None
         return None if moment is None or table is None else _reference_html(
             datasette, database, table, column, value, moment)
+    if table is not None and column.endswith("snapshot") and type(value) is int:
+        # A snapshot Datasette did not label (an outage's own page): its time, linking to it.
+        return _snapshot_html(datasette, database, table, column, value)
+    if column == "geometry" and isinstance(value, str):
+        # The map above draws it: the table says what it is, not its thousands of coordinates.
+        summary = describe_geometry(value)
+        return None if summary is None else Markup('<span class="geometry">{}</span>').format(summary)
+    number = format_number(value, column)
+    if number is not None:
+        # Datasette shows 4996380.0 as it is stored: the page shows it as people write it.
+        return None if number == str(value) else Markup('<span class="number" title="{}">{}</span>').format(
+            value, number)
     moment = read_time(value, column)
     return None if moment is None else _time_html(moment, value)
+
+
+async def _snapshot_html(datasette, database: str, table: str, column: str, snapshot: int):
+    db = datasette.get_database(database)
+    keys = await db.foreign_keys_for_table(table)
+    if not any(key["column"] == column and key["other_table"] == "snapshots" for key in keys):
+        return None
+    found = (await db.execute("select title from snapshots where id = ?", [snapshot])).first()
+    moment = _read_iso(found[0]) if found and isinstance(found[0], str) else None
+    if moment is None:
+        return None
+    return await _reference_html(datasette, database, table, column, {"value": snapshot, "label": found[0]}, moment)
 
 
 async def _reference_html(datasette, database: str, table: str, column: str, value: dict, moment: datetime):
@@ -170,16 +252,36 @@ PLUGIN = "pge-outages"
 
 
 @hookimpl
+def extra_css_urls(template, datasette):
+    """static/pages.css on the pages of tables, views and queries."""
+    if template not in ("table.html", "query.html"):
+        return []
+    return [datasette.urls.static_plugins(PLUGIN, "pages.css")]
+
+
+@hookimpl
 def extra_js_urls(template, request, datasette, columns):
-    """The page's scripts, from static/: Vega and the chart on the chart's page, and on a page of
-    areas (a `geometry` column) the script that keeps an empty one from failing (static/empty-areas.js)."""
+    """The page's scripts, from static/: Vega and the chart on the chart's page; on a page of a table
+    or a query the script that keeps an empty one from failing (static/empty-areas.js), and on a
+    page of areas (a `geometry` column) the one that colours them (static/areas-map.js)."""
     urls: list[str | dict] = []
     if is_chart_page(template, request):
         urls += [datasette.urls.static_plugins("datasette_dashboards", name) for name in VEGA_FILES]
         urls.append({"url": datasette.urls.static_plugins(PLUGIN, "customers-chart.js"), "module": True})
-    if template in ("table.html", "query.html") and "geometry" in (columns or []):
+    if template in ("table.html", "query.html"):
+        # datasette-vega, on every such page, fails on one with no rows: see static/empty-areas.js.
         urls.append({"url": datasette.urls.static_plugins(PLUGIN, "empty-areas.js"), "module": True})
+    if template in ("table.html", "query.html") and "geometry" in (columns or []):
+        urls.append({"url": datasette.urls.static_plugins(PLUGIN, "areas-map.js"), "module": True})
     return urls
+
+
+@hookimpl
+def extra_body_script(template, columns):
+    """On a page of areas, the shades static/areas-map.js colours them with: the county map's."""
+    if template not in ("table.html", "query.html") or "geometry" not in (columns or []):
+        return ""
+    return f"window.pgeOutages = Object.assign(window.pgeOutages || {{}}, {json.dumps({'shades': MAP_SHADES})});"
 
 
 # The replay of a period on the map (/-/replay, its frames from /-/replay.json) and the
@@ -237,6 +339,11 @@ async def _read(datasette, fn, database: str | None = None):
 
 def _clock(when: int) -> str:
     return pacific_time(datetime.fromtimestamp(when, UTC))
+
+
+def _pacific_offset(when: int) -> int:
+    offset = datetime.fromtimestamp(when, PACIFIC).utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0
 
 
 def _tick(when: int) -> str:
@@ -362,6 +469,21 @@ def read_recent_coverage(conn: sqlite3.Connection, days: int = COVERAGE_DAYS) ->
 
 
 @hookimpl(specname="extra_template_vars")
+def table_page_vars(template, database, table, datasette):
+    """A table's or view's page gets its columns' descriptions as column_glossary, which
+    templates/table.html folds away, and its metadata without them, which Datasette's own
+    table.html would list in full above the data."""
+    if template != "table.html" or table is None:
+        return {}
+    metadata = dict(datasette.table_metadata(database, table))
+    glossary = metadata.pop("columns", None)
+    if not glossary:
+        return {}
+    datasette.update_with_inherited_metadata(metadata)
+    return {"metadata": metadata, "column_glossary": glossary}
+
+
+@hookimpl(specname="extra_template_vars")
 def query_page_vars(template, request):
     """A canned query's page says which of its parameters it could not read, and why."""
     if template != "query.html" or request is None:
@@ -406,7 +528,7 @@ def outage_page_vars(template, database, table, view_name, request, datasette):
             for v in found["versions"]
         ]
         return {"outage_page": {
-            "chart": draw_customers_chart(found["customers"], _tick),
+            "chart": draw_customers_chart(found["customers"], _tick, utc_offset=_pacific_offset),
             "versions": versions,
             "more_versions": found["more_versions"],
             "location": {

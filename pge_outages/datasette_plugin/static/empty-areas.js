@@ -9,7 +9,12 @@ if (!document.querySelector("table.rows-and-columns")) {
   wrapper.innerHTML = '<table class="rows-and-columns" hidden><thead><tr></tr></thead><tbody></tbody></table>';
   (document.querySelector("section.content") || document.body).appendChild(wrapper);
 }
+// The plugin loads this on every page of a table or a query with no rows, for datasette-vega,
+// which is on them all; only a page with Leaflet has a map to fit.
 document.addEventListener("DOMContentLoaded", async () => {
+  if (!(window.datasette && window.datasette.leaflet)) {
+    return;
+  }
   const L = await import(window.datasette.leaflet.JAVASCRIPT_URL);
   const fitBounds = L.Map.prototype.fitBounds;
   L.Map.prototype.fitBounds = function (bounds, options) {
