@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import pytest
 import yaml
+
 from support.browser import METADATA, chromium_page, running_datasette, watch_errors
 from support.helpers import build_synthetic
 

@@ -262,15 +262,15 @@ def extra_css_urls(template, datasette):
 @hookimpl
 def extra_js_urls(template, request, datasette, columns):
     """The page's scripts, from static/: Vega and the chart on the chart's page; on a page of a table
-    or a query the script that keeps an empty one from failing (static/empty-areas.js), and on a
+    or a query the script that keeps an empty one from failing (static/empty-results.js), and on a
     page of areas (a `geometry` column) the one that colours them (static/areas-map.js)."""
     urls: list[str | dict] = []
     if is_chart_page(template, request):
         urls += [datasette.urls.static_plugins("datasette_dashboards", name) for name in VEGA_FILES]
         urls.append({"url": datasette.urls.static_plugins(PLUGIN, "customers-chart.js"), "module": True})
     if template in ("table.html", "query.html"):
-        # datasette-vega, on every such page, fails on one with no rows: see static/empty-areas.js.
-        urls.append({"url": datasette.urls.static_plugins(PLUGIN, "empty-areas.js"), "module": True})
+        # datasette-vega, on every such page, fails on one with no rows: see static/empty-results.js.
+        urls.append({"url": datasette.urls.static_plugins(PLUGIN, "empty-results.js"), "module": True})
     if template in ("table.html", "query.html") and "geometry" in (columns or []):
         urls.append({"url": datasette.urls.static_plugins(PLUGIN, "areas-map.js"), "module": True})
     return urls
