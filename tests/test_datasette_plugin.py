@@ -161,3 +161,16 @@ def test_the_home_page_covers_the_last_30_days_of_a_longer_history(tmp_path):
     assert found["total"] == 30 * 24
     assert dict((name, share) for name, _, share in found["classes"]) == {
         "watched": 0, "quiet": 67, "blind": 33, "unknown": 0}
+
+
+@pytest.mark.asyncio
+async def test_an_uncounted_page_draws_no_cluster_map_and_a_counted_one_does(legacy_db):
+    """Unfiltered, outage_snapshots is not counted: no map of its first rows (and no failing
+    "showing N of null"); filtered by snapshot it is counted, and mapped."""
+    ds = Datasette([str(legacy_db)], metadata=yaml.safe_load(METADATA.read_text()))
+    script = "datasette-cluster-map.js"
+    assert script not in (await ds.client.get("/outages/outage_snapshots")).text
+    assert script in (await ds.client.get("/outages/outage_snapshots?snapshot=1")).text
+    assert script in (await ds.client.get("/outages/most_recent_snapshot")).text
+    # The request after an uncounted one is mapped as before: the setting is the request's own.
+    assert script in (await ds.client.get("/outages/outages")).text

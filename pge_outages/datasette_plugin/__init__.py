@@ -13,6 +13,7 @@ period's snapshots on a map (`/-/replay`) and shows an outage's history on its o
 
 import json
 import sqlite3
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
@@ -57,6 +58,18 @@ def needs_nocount(path: str, query_string: str) -> bool:
     return True
 
 
+# Set for a request of an expanded view left uncounted. Its page draws no cluster map: the map
+# would show the first thousand of millions of rows, of any snapshot, and its "showing N of
+# total" needs the count the page skips (datasette-cluster-map fails on a null total). Filtered
+# by snapshot or outage, the page is counted and mapped.
+UNCOUNTED: ContextVar[bool] = ContextVar("pge_outages_uncounted", default=False)
+
+
+def _no_cluster_map() -> dict:
+    # A new dict each time: Datasette merges other metadata into what the hook returns.
+    return {"datasette-cluster-map": {"latitude_column": "-", "longitude_column": "-"}}
+
+
 @hookimpl
 def register_commands(cli):
     # `datasette pge-outages serve`: the pge-outages installed beside this Datasette, which is
@@ -70,12 +83,18 @@ def register_commands(cli):
 def asgi_wrapper(datasette):
     def wrap(app):
         async def skip_counting(scope, receive, send):
+            uncounted = False
             if scope["type"] == "http" and scope.get("method") == "GET":
                 query = scope.get("query_string", b"").decode()
                 if needs_nocount(scope["path"], query):
                     extra = "_nocount=1&_nofacet=1"
                     scope = dict(scope, query_string=f"{query}&{extra}".lstrip("&").encode())
-            await app(scope, receive, send)
+                    uncounted = True
+            token = UNCOUNTED.set(uncounted)
+            try:
+                await app(scope, receive, send)
+            finally:
+                UNCOUNTED.reset(token)
 
         return skip_counting
 
@@ -306,7 +325,14 @@ def replay_routes():
 @hookimpl
 def get_metadata(datasette, key, database, table):
     """metadata.yml's descriptions, queries and hidden tables, for every database this tool built, by its own name."""
-    return metadata_for(datasette, key, database, table)
+    metadata = metadata_for(datasette, key, database, table)
+    if key == "plugins" and UNCOUNTED.get():
+        metadata["plugins"] = {**metadata.get("plugins", {}), **_no_cluster_map()}
+        if database is not None and table is not None:
+            # Above any configuration of the database or table, which the lookup reads first.
+            tables = metadata.setdefault("databases", {}).setdefault(database, {}).setdefault("tables", {})
+            tables.setdefault(table, {})["plugins"] = _no_cluster_map()
+    return metadata
 
 
 def outages_database(datasette, name: str | None = None):
