@@ -151,12 +151,13 @@ def find_events(points: list[Point], threshold: float) -> list[Span]:
 
     The onset level is the customers out which, held for a whole day, would make it unusual
     (threshold / 1440). A stretch begins at a snapshot at or above it and lasts, back and forth,
-    while customers out stay at or above OFF_SHARE of it; stretches less than MERGE_GAP apart (from
+    while customers out stay above OFF_SHARE of it (and above the series' median); stretches less than MERGE_GAP apart (from
     the end of what the one was seen for to the other's first snapshot) are one; a stretch is an
     event when its own customer-minutes reach the threshold: a day's worth of the unusual.
     """
     onset = threshold / DAY_MINUTES
-    floor = onset * OFF_SHARE
+    # Never below the usual level: a storm is over when things are back to normal.
+    floor = max(onset * OFF_SHARE, statistics.median(p.customers for p in points)) if points else onset
     stretches: list[Span] = []
     index = 0
     while index < len(points):
@@ -164,10 +165,10 @@ def find_events(points: list[Point], threshold: float) -> list[Span]:
             index += 1
             continue
         first = index
-        while first > 0 and points[first - 1].customers >= floor:
+        while first > 0 and points[first - 1].customers > floor:
             first -= 1
         last = index
-        while last + 1 < len(points) and points[last + 1].customers >= floor:
+        while last + 1 < len(points) and points[last + 1].customers > floor:
             last += 1
         if stretches and stretches[-1].last >= first - 1:
             stretches[-1].last = last
@@ -190,7 +191,7 @@ def restoration_hours(points: list[Point], peak: int, floor: float) -> list[floa
     top = points[peak]
     answers: list[float | None] = []
     for share in RESTORED:
-        level = max(top.customers * (1 - share), floor)
+        level = max(top.customers - share * top.customers, floor)
         answer = None
         for point in points[peak + 1:]:
             if point.customers <= level:
@@ -310,8 +311,9 @@ def update_events(conn: sqlite3.Connection) -> None:
     last_day = max(days) if days else None
     recent = [figures[1] for day, figures in days.items()
               if last_day is not None and day > last_day - timedelta(days=365 * STANDARD_YEARS)]
-    standard = major_event_threshold(recent)
-    robust = major_event_threshold(recent, robust=True)
+    # Rounded as stored, so that a day is above the threshold the table shows, or not.
+    standard, robust = (None if t is None else round(t, 1)
+                        for t in (major_event_threshold(recent), major_event_threshold(recent, robust=True)))
     years = len(recent) / 365.25
     settled = int(get_meta(conn, "minutes_settled_before") or 1)
     kept = {
@@ -358,8 +360,7 @@ def update_events(conn: sqlite3.Connection) -> None:
         conn.execute(
             """update reliability_basis set days = ?, years = ?, provisional = ?,
             med_threshold_customer_minutes = ?, unusual_threshold_customer_minutes = ? where id = 1""",
-            (len(recent), round(years, 2), int(years < STANDARD_YEARS),
-             None if standard is None else round(standard, 1), None if robust is None else round(robust, 1)),
+            (len(recent), round(years, 2), int(years < STANDARD_YEARS), standard, robust),
         )
         conn.execute("delete from events")
         conn.executemany(
