@@ -71,7 +71,7 @@ def split_by_day(start: int, seconds: float) -> list[tuple[date, float]]:
     """The seconds of [start, start + seconds) that fall in each Pacific day.
 
     >>> split_by_day(1572159600 - 600, 1200)  # 10 minutes either side of midnight, 27 Oct 2019
-    [(datetime.date(2019, 10, 26), 600), (datetime.date(2019, 10, 27), 600.0)]
+    [(datetime.date(2019, 10, 26), 600), (datetime.date(2019, 10, 27), 600)]
     """
     parts = []
     day = pacific_day(start)
@@ -93,7 +93,7 @@ def major_event_threshold(values: list[float], robust: bool = False) -> float | 
     the standard's mean and deviation put the threshold above every day.
 
     >>> round(major_event_threshold([math.e, math.e ** 3]), 3)  # alpha 2, beta sqrt(2)
-    2541.843
+    253.543
     """
     logs = [math.log(value) for value in values if value > 0]
     if len(logs) < 2:
@@ -151,9 +151,10 @@ def find_events(points: list[Point], threshold: float) -> list[Span]:
 
     The onset level is the customers out which, held for a whole day, would make it unusual
     (threshold / 1440). A stretch begins at a snapshot at or above it and lasts, back and forth,
-    while customers out stay above OFF_SHARE of it (and above the series' median); stretches less than MERGE_GAP apart (from
-    the end of what the one was seen for to the other's first snapshot) are one; a stretch is an
-    event when its own customer-minutes reach the threshold: a day's worth of the unusual.
+    while customers out stay above OFF_SHARE of it (and above the series' median); stretches less
+    than MERGE_GAP apart (from the end of what the one was seen for to the other's first snapshot)
+    are one; a stretch is an event when its own customer-minutes reach the threshold: a day's worth
+    of the unusual.
     """
     onset = threshold / DAY_MINUTES
     # Never below the usual level: a storm is over when things are back to normal.

@@ -91,7 +91,8 @@ def test_the_storm_is_one_event_with_its_peak_and_restoration_times(storm):
     assert event["hours"] == 30.0
     assert event["peak_customers"] == 10_000  # not the capped snapshot's 56,050
     assert event["peak_at"] == "2024-01-13T23:00:00Z"
-    assert (event["restore_50_hours"], event["restore_90_hours"], event["restore_99_hours"]) == (3.0, 8.0, 27.0)  # the last when the storm is over
+    # The last when the storm is over, and only the background is left.
+    assert (event["restore_50_hours"], event["restore_90_hours"], event["restore_99_hours"]) == (3.0, 8.0, 27.0)
     # Snapshots of 10 minutes: 6 x 6,050, 6 x 60 (the dip), 6 x 6,050, the peak, 17 x 6,050 but the capped
     # one (weighing nothing, so its 10 minutes count for the snapshot before it), 30 x 5,000, 72 x 1,000, 42 x 500.
     customer_snapshots = 6 * 6050 + 6 * 60 + 6 * 6050 + 10_000 + 17 * 6050 + 30 * 5000 + 72 * 1000 + 42 * 500
