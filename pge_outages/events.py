@@ -221,8 +221,7 @@ class _Trusted:
         return self.ids[low], self.ids[high]
 
 
-def describe_span(conn: sqlite3.Connection, trusted: _Trusted, first: int, last: int,
-                  locator: where.Locator) -> dict:
+def describe_span(conn: sqlite3.Connection, trusted: _Trusted, first: int, last: int) -> dict:
     """What the outages seen in snapshots first..last (trustworthy ones only) add up to: their
     number, the sum of each one's peak, the cause mix (outages by the cause they last gave), and
     the customers affected, estimated by county, with the worst counties and places.
@@ -253,11 +252,13 @@ def describe_span(conn: sqlite3.Connection, trusted: _Trusted, first: int, last:
         if outage not in outage_cause or version > outage_cause[outage][0]:
             outage_cause[outage] = (version, cause)
         kept.append((clipped, customers, fips, (latitude, longitude, regions.get(region))))
-    places = locator.locate_all([point for *_, point in kept])
+    # A place is PG&E's name where the record gives one, else the one its point is given (where.py).
+    unnamed = list({(lat, lon): None for *_, (lat, lon, region) in kept if not region})
+    inferred = dict(zip(unnamed, where.shipped_gazetteer().places_of(unnamed), strict=True)) if unnamed else {}
     names = dict(conn.execute("select fips, name from counties"))
     by_county = _peaks((clipped, customers, fips) for clipped, customers, fips, _ in kept)
-    by_place = _peaks((clipped, customers, place) for (clipped, customers, _, _), (_, place, _)
-                      in zip(kept, places, strict=True))
+    by_place = _peaks((clipped, customers, region or inferred.get((lat, lon)))
+                      for clipped, customers, _, (lat, lon, region) in kept)
     mix: dict[str, int] = defaultdict(int)
     for _, cause in outage_cause.values():
         mix[causes.get(cause, "unknown") if cause is not None else "unknown"] += 1
@@ -327,7 +328,6 @@ def update_events(conn: sqlite3.Connection) -> None:
     if robust is not None and points:
         usual = statistics.median(p.customers for p in points)
         trusted = _Trusted(points)
-        locator = where.Locator()
         newest = points[-1].id
         for number, span in enumerate(find_events(points, robust), start=1):
             stretch = points[span.first:span.last + 1]
@@ -335,7 +335,7 @@ def update_events(conn: sqlite3.Connection) -> None:
             first, last = stretch[0], stretch[-1]
             detail = kept.get((first.id, last.id))
             if detail is None:
-                described = describe_span(conn, trusted, first.id, last.id, locator)
+                described = describe_span(conn, trusted, first.id, last.id)
                 detail = tuple(described[name] for name in _DETAIL)
             end = _seen_until(last)
             rows.append((
