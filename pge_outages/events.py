@@ -313,7 +313,7 @@ def update_events(conn: sqlite3.Connection) -> None:
     last_day = max(days) if days else None
     recent = [figures[1] for day, figures in days.items()
               if last_day is not None and day > last_day - timedelta(days=365 * STANDARD_YEARS)]
-    # Rounded as stored, so that a day is above the threshold the table shows, or not.
+    # Rounded as stored.
     standard, robust = (None if t is None else round(t, 1)
                         for t in (major_event_threshold(recent), major_event_threshold(recent, robust=True)))
     years = len(recent) / 365.25
@@ -345,14 +345,17 @@ def update_events(conn: sqlite3.Connection) -> None:
                 *(None if h is None else round(h, 2) for h in restoration_hours(points, peak, usual)),
                 *detail, int(last.id == newest),
             ))
+    # Customer-minutes as stored, so that a day is above a threshold as the tables show it, or not.
+    day_rows = [(day, seen, round(minutes, 1), started, interrupted)
+                for day, (seen, minutes, started, interrupted) in sorted(days.items())]
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute("delete from reliability_days")
         conn.executemany(
             "insert into reliability_days values (?, ?, ?, ?, ?, ?, ?)",
-            [(day.isoformat(), round(seen, 3), round(minutes, 1), int(started), int(interrupted),
+            [(day.isoformat(), round(seen, 3), minutes, int(started), int(interrupted),
               int(standard is not None and minutes > standard), int(robust is not None and minutes > robust))
-             for day, (seen, minutes, started, interrupted) in sorted(days.items())],
+             for day, seen, minutes, started, interrupted in day_rows],
         )
         conn.execute(
             "insert or ignore into reliability_basis (id, customers_served, source) values (1, ?, ?)",
