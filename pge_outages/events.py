@@ -123,11 +123,20 @@ def daily_figures(conn: sqlite3.Connection, points: list[Point]) -> dict[date, l
     while day <= last:
         days[day] = [0.0, 0.0, 0, 0]
         day += timedelta(days=1)
+    # Most snapshots stand for time within one day: that day is found among the midnights.
+    order = list(days)
+    midnights = [_midnight(day) for day in order] + [_midnight(last + timedelta(days=1))]
     for point in points:
-        for day, seconds in split_by_day(point.when, point.minutes * 60):
+        seconds = point.minutes * 60
+        index = bisect_right(midnights, point.when) - 1
+        if 0 <= index < len(order) and point.when + seconds <= midnights[index + 1]:
+            parts = [(order[index], seconds)]
+        else:
+            parts = split_by_day(point.when, seconds)
+        for day, part in parts:
             figures = days.setdefault(day, [0.0, 0.0, 0, 0])
-            figures[0] += seconds / 3600
-            figures[1] += point.customers * seconds / 60
+            figures[0] += part / 3600
+            figures[1] += point.customers * part / 60
     for when, outages, customers in conn.execute(
         """select s.[when], count(*), total(coalesce(o.max_estCustAffected, 0))
         from outages o join snapshots s on s.id = o.first_snapshot group by o.first_snapshot"""
