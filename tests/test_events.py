@@ -100,6 +100,15 @@ def test_the_storm_is_one_event_with_its_peak_and_restoration_times(storm):
     assert event["ongoing"] == 0
 
 
+def test_a_storm_still_going_is_ongoing_and_not_yet_restored(tmp_path):
+    snaps = [snap for snap in ten_days() if snap.when <= STORM + 10 * HOUR]
+    conn = fill_history(tmp_path / "ongoing.db", snaps)
+    update_events(conn)
+    [event] = event_rows(conn)
+    assert event["ongoing"] == 1
+    assert (event["restore_50_hours"], event["restore_90_hours"], event["restore_99_hours"]) == (3.0, None, None)
+
+
 def test_the_estimate_counts_renumbered_split_and_merged_outages_once(storm):
     [event] = event_rows(storm)
     # Sonoma: 6,000 at once, under numbers 10+11, 101+102 and 200; Marin 3,950; Fresno's background 50.
