@@ -176,3 +176,57 @@ CROSS JOIN area_runs r
     -- [[[end]]]
     AND r.first_snapshot <= o.snapshot AND r.last_snapshot >= o.snapshot
 WHERE o.snapshot = (SELECT max(id) FROM snapshots);
+
+-- IEEE 1366's figures, per day and per year, from reliability_days (pge_outages/events.py): SAIDI
+-- and SAIFI divide by reliability_basis.customers_served, which can be changed in place. They are
+-- estimates from the public outage map: momentary outages, and outages shorter than a scrape, are
+-- not in it, and time the scraper did not see counts for nothing.
+CREATE VIEW reliability_by_day AS
+SELECT
+    d.day,
+    d.seen_hours,
+    round(d.customer_minutes) AS customer_minutes,
+    round(d.customer_minutes / b.customers_served, 4) AS saidi_minutes,
+    d.outages_started,
+    d.customers_interrupted,
+    round(d.customers_interrupted * 1.0 / b.customers_served, 6) AS saifi,
+    d.major_event,
+    d.unusual,
+    round(b.med_threshold_customer_minutes / b.customers_served, 4) AS major_event_threshold_saidi,
+    b.provisional
+FROM reliability_days d
+CROSS JOIN reliability_basis b;
+
+CREATE VIEW reliability_years AS
+SELECT
+    year,
+    days,
+    days_seen,
+    major_event_days,
+    round(minutes / served, 3) AS saidi_minutes,
+    round(interrupted / served, 4) AS saifi,
+    round(minutes / nullif(interrupted, 0), 1) AS caidi_minutes,
+    round(minutes_normal / served, 3) AS saidi_minutes_without_med,
+    round(interrupted_normal / served, 4) AS saifi_without_med,
+    round(minutes_normal / nullif(interrupted_normal, 0), 1) AS caidi_minutes_without_med,
+    served AS customers_served,
+    years_of_history,
+    provisional,
+    'estimate from the public outage map' AS basis
+FROM (
+    SELECT
+        substr(d.day, 1, 4) AS year,
+        count(*) AS days,
+        round(total(d.seen_hours) / 24, 1) AS days_seen,
+        total(d.major_event) AS major_event_days,
+        total(d.customer_minutes) AS minutes,
+        total(d.customers_interrupted) AS interrupted,
+        total(CASE WHEN NOT d.major_event THEN d.customer_minutes END) AS minutes_normal,
+        total(CASE WHEN NOT d.major_event THEN d.customers_interrupted END) AS interrupted_normal,
+        b.customers_served AS served,
+        b.years AS years_of_history,
+        b.provisional
+    FROM reliability_days d
+    CROSS JOIN reliability_basis b
+    GROUP BY substr(d.day, 1, 4)
+);

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import history
 from .areas import AreaReader, InvalidAreas
+from .events import events_are_current, update_events
 from .feed import InvalidVersion, parse_version, record_bodies, split_records
 from .glitches import coverage_hours, describe_coverage
 from .lock import writing
@@ -103,7 +104,7 @@ def build_database(
             with nullcontext() if locked else writing(db_path, wait):
                 since = _check_database(conn, repo, db_path, path, areas, tip, rebuild)
                 total = history.count_versions(repo, (path, areas), tip, since)
-                if since is not None and total == 0 and schema_is_current(conn):
+                if since is not None and total == 0 and schema_is_current(conn) and events_are_current(conn):
                     return BuildResult(0, 0, 0, time.perf_counter() - started)
                 create_schema(conn, rebuild=rebuild)
                 if rebuild or since is None:
@@ -115,6 +116,9 @@ def build_database(
                 if on_start:
                     on_start(total)
                 result = _add_versions(conn, repo, (path, areas), tip, since, on_commit)
+                # Events span snapshots and days: they are written after the last batch, in a
+                # transaction of their own, from the snapshots as they now stand.
+                update_events(conn)
                 checkpoint(conn)
         finally:
             conn.close()

@@ -88,6 +88,51 @@ _SNAPSHOT_LINES = ",\n    ".join(
     f"{'[when]' if column == 'when' else column} {kind}" for column, kind in SNAPSHOT_COLUMNS.items()
 )
 
+# Events and reliability figures (events.py), written anew from the snapshots after each build.
+EVENT_TABLES = """
+CREATE TABLE IF NOT EXISTS reliability_days (
+    day TEXT PRIMARY KEY,
+    seen_hours REAL NOT NULL,
+    customer_minutes REAL NOT NULL,
+    outages_started INTEGER NOT NULL,
+    customers_interrupted INTEGER NOT NULL,
+    major_event INTEGER NOT NULL,
+    unusual INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reliability_basis (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    customers_served INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    days INTEGER,
+    years REAL,
+    provisional INTEGER,
+    med_threshold_customer_minutes REAL,
+    unusual_threshold_customer_minutes REAL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    start TEXT NOT NULL,
+    [end] TEXT NOT NULL,
+    hours REAL NOT NULL,
+    first_snapshot INTEGER NOT NULL REFERENCES snapshots(id),
+    last_snapshot INTEGER NOT NULL REFERENCES snapshots(id),
+    peak_at TEXT NOT NULL,
+    peak_snapshot INTEGER NOT NULL REFERENCES snapshots(id),
+    peak_customers INTEGER NOT NULL,
+    customer_hours REAL NOT NULL,
+    restore_50_hours REAL,
+    restore_90_hours REAL,
+    restore_99_hours REAL,
+    outages INTEGER NOT NULL,
+    sum_of_outage_peaks INTEGER NOT NULL,
+    customers_affected INTEGER NOT NULL,
+    causes TEXT NOT NULL,
+    worst_counties TEXT NOT NULL,
+    worst_places TEXT NOT NULL,
+    ongoing INTEGER NOT NULL
+);
+"""
+
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS _upgrades (
@@ -176,7 +221,7 @@ CREATE TABLE IF NOT EXISTS skipped_areas (
     title TEXT NOT NULL,
     reason TEXT NOT NULL
 );
-"""
+{EVENT_TABLES}"""
 
 # The WAL is emptied after every build (checkpoint); between builds it holds one build's writes.
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
@@ -184,6 +229,9 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024
 CHECKPOINT_WAIT_MS = 5000
 
 OUR_TABLES = (
+    "events",
+    "reliability_days",
+    "reliability_basis",
     "area_runs",
     "areas",
     "skipped_areas",
@@ -419,6 +467,14 @@ def _add_where(conn: sqlite3.Connection) -> None:
     )
 
 
+def _add_events(conn: sqlite3.Connection) -> None:
+    """The tables events, reliability_days and reliability_basis. SCHEMA has made them empty; the
+    build fills them from the snapshots the database holds, as it does after every build."""
+    for statement in EVENT_TABLES.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
 @dataclass(frozen=True)
 class Upgrade:
     """One step of the schema's history: what it adds (its name), the schema version it made, and how
@@ -437,6 +493,7 @@ UPGRADES = (
     Upgrade("outages.first_currentEtor", "4", _add_first_etor),
     Upgrade("snapshots.gap_class", "5", _add_gap_classes),
     Upgrade("outages.county_fips", "6", _add_where),
+    Upgrade("events", "7", _add_events),
 )
 SCHEMA_VERSION = UPGRADES[-1].schema_version
 # Schema 2 is the oldest a database can be upgraded from: the schemas before it stored other tables.
