@@ -382,6 +382,7 @@ def draw_customers_chart(customers: list[tuple[int, int | None]], label: Callabl
         "x_ticks": [(x(when), label(when)) for when in moments],
         "y_ticks": [(y(count), f"{count:,}") for count in range(0, ceiling + 1, step)],
         "peak": peak,
+        "ceiling": ceiling,
     }
 
 

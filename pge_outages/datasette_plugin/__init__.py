@@ -318,7 +318,10 @@ TILES_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">Op
 @hookimpl(specname="register_routes")
 def replay_routes():
     # /<database>/-/replay reads the database it names; /-/replay the first this tool built.
-    pages = [("replay", replay_page), (r"replay\.json", replay_frames), ("counties", county_map_page)]
+    from .event_views import event_page, events_page, reliability_page
+
+    pages = [("replay", replay_page), (r"replay\.json", replay_frames), ("counties", county_map_page),
+             ("events", events_page), (r"events/(?P<event>\d+)", event_page), ("reliability", reliability_page)]
     return [(rf"^/(?:(?P<database>[^/]+)/)?-/{path}$", view) for path, view in pages]
 
 
@@ -448,6 +451,7 @@ async def county_map_page(datasette, request):
     html = await datasette.render_template(COUNTY_MAP_TEMPLATE, {
         "county_map": county_map, "error": error, "at": text,
         "counties_at": datasette.urls.database(database) + "/counties_at",
+        "form_action": datasette.urls.database(database) + "/-/counties",
     }, request=request)
     return Response.html(html, status=status)
 

@@ -22,7 +22,7 @@ METADATA_FILE = Path(__file__).parent.parent / "metadata.yml"
 DESCRIBED = "outages"
 # Links in the descriptions that name that database, or the pages of the plugin that read one.
 _DATABASE_LINK = re.compile(r'href="/outages(?=[/"#?])')
-_PAGE_LINK = re.compile(r'href="/-/(replay|counties)(?=[/"#?.])')
+_PAGE_LINK = re.compile(r'href="/-/(replay|counties|events|reliability)(?=[/"#?.])')
 
 
 # Lookups that read a database's tables or queries (Datasette's table_metadata() asks for "databases").

@@ -1,0 +1,144 @@
+"""The data behind the Events and Reliability pages: the events the builder found (events.py),
+one event's restoration curve and its county map at the peak, and the daily and yearly figures
+with the major event day threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from .pages import count_step, draw_customers_chart, read_county_map
+
+# How the Events page can list them.
+ORDERS = {"largest": "peak_customers desc, id", "newest": "start desc, id desc"}
+# An event's links open this long before its start and after its end.
+MARGIN = 3600
+
+_EVENT_COLUMNS = (
+    "id, start, [end], hours, first_snapshot, last_snapshot, peak_at, peak_snapshot, peak_customers, customer_hours, "
+    "restore_50_hours, restore_90_hours, restore_99_hours, outages, sum_of_outage_peaks, customers_affected, "
+    "causes, worst_counties, worst_places, ongoing"
+)
+
+
+def has_events(conn: sqlite3.Connection) -> bool:
+    return conn.execute("select 1 from sqlite_master where name = 'events'").fetchone() is not None
+
+
+def read_events(conn: sqlite3.Connection, order: str = "largest") -> list[dict] | None:
+    """Every event, largest first or newest first; None when the database has no events table
+    (built before events were found)."""
+    if not has_events(conn):
+        return None
+    rows = conn.execute(f"select {_EVENT_COLUMNS} from events order by {ORDERS[order]}")
+    return [_event(row) for row in rows]
+
+
+def read_event(conn: sqlite3.Connection, event_id: int) -> dict | None:
+    """One event with its customers out per trustworthy snapshot and the county map at its peak."""
+    if not has_events(conn):
+        return None
+    row = conn.execute(f"select {_EVENT_COLUMNS} from events where id = ?", (event_id,)).fetchone()
+    if row is None:
+        return None
+    event = _event(row)
+    event["customers"] = conn.execute(
+        "select [when], customers_affected from snapshots where id between ? and ? and suspect is null order by id",
+        (event["first_snapshot"], event["last_snapshot"])).fetchall()
+    peak_when = conn.execute("select [when] from snapshots where id = ?", (event["peak_snapshot"],)).fetchone()[0]
+    event["peak_when"] = peak_when
+    event["county_map"] = read_county_map(conn, peak_when)
+    return event
+
+
+def event_period(event: dict) -> dict[str, str]:
+    """The `from` and `to` of the pages an event links to: its span, with a margin each side."""
+    return {"from": _iso(_seconds(event["start"]) - MARGIN), "to": _iso(_seconds(event["end"]) + MARGIN)}
+
+
+def event_chart(event: dict, label: Callable[[int], str], utc_offset: Callable[[int], int]) -> dict | None:
+    """The restoration curve: customers out over the event, with the peak's level and the levels
+    at which 50, 90 and 99% of it is restored."""
+    chart = draw_customers_chart(event["customers"], label, utc_offset=utc_offset)
+    if chart is None:
+        return None
+    top, baseline, ceiling = chart["top"], chart["baseline"], chart["ceiling"]
+    chart["levels"] = [
+        (round(baseline - level / ceiling * (baseline - top), 1), name)
+        for level, name in ((event["peak_customers"], "peak"),
+                            (event["peak_customers"] * 0.5, "50% restored"),
+                            (event["peak_customers"] * 0.1, "90% restored"))
+    ]
+    return chart
+
+
+def read_reliability(conn: sqlite3.Connection) -> dict | None:
+    """The daily figures with the major event day threshold, the yearly indices and their basis;
+    None when the database has none (built before them, or with no snapshot yet)."""
+    if conn.execute("select 1 from sqlite_master where name = 'reliability_basis'").fetchone() is None:
+        return None
+    cursor = conn.cursor()
+    cursor.row_factory = sqlite3.Row
+    basis = cursor.execute("select * from reliability_basis").fetchone()
+    if basis is None:
+        return None
+    days = [dict(row) for row in cursor.execute("select * from reliability_by_day order by day")]
+    years = [dict(row) for row in cursor.execute("select * from reliability_years order by year")]
+    chart = daily_chart(days, basis["med_threshold_customer_minutes"])
+    return {"basis": dict(basis), "days": days, "years": years, "chart": chart}
+
+
+def daily_chart(days: list[dict], threshold: float | None, width: int = 900, height: int = 240) -> dict | None:
+    """Bars of customer-minutes per day, major event days marked, with the threshold's line when
+    it falls within reach of the bars (else its value is said beside the chart)."""
+    if not days:
+        return None
+    left, right, top, bottom = 84, 16, 12, 40
+    most = max(day["customer_minutes"] or 0 for day in days)
+    shown_threshold = threshold if threshold is not None and threshold <= 3 * max(most, 1) else None
+    reach = max(most, shown_threshold or 0, 1)
+    step = count_step(math.ceil(reach))
+    ceiling = step * math.ceil(reach / step)
+    inner = width - left - right
+    slot = inner / len(days)
+
+    def y(value: float) -> float:
+        return round(height - bottom - value / ceiling * (height - top - bottom), 1)
+
+    bars = [{
+        "x": round(left + i * slot + slot * 0.1, 1),
+        "width": round(max(slot * 0.8, 0.5), 1),
+        "y": y(day["customer_minutes"] or 0),
+        "height": round(y(0) - y(day["customer_minutes"] or 0), 1),
+        "day": day["day"],
+        "customer_minutes": day["customer_minutes"] or 0,
+        "major_event": bool(day["major_event"]),
+    } for i, day in enumerate(days)]
+    every = max(1, math.ceil(len(days) / 8))
+    return {
+        "width": width, "height": height, "left": left, "right": width - right, "baseline": y(0),
+        "bars": bars,
+        "y_ticks": [(y(value), f"{value:,}") for value in range(0, ceiling + 1, step)],
+        "x_ticks": [(round(left + (i + 0.5) * slot, 1), day["day"]) for i, day in enumerate(days) if i % every == 0],
+        "threshold_y": y(shown_threshold) if shown_threshold is not None else None,
+    }
+
+
+def _event(row: tuple) -> dict:
+    names = [name.strip("[] ") for name in _EVENT_COLUMNS.split(",")]
+    event = dict(zip(names, row, strict=True))
+    for key in ("causes", "worst_counties", "worst_places"):
+        event[key] = json.loads(event[key]) if event[key] else {}
+    return event
+
+
+def _seconds(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+
+
+def _iso(when: int) -> str:
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
