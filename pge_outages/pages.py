@@ -20,6 +20,7 @@ from itertools import pairwise
 import orjson
 
 from .schema import BUCKET
+from .times import sqlite_seconds
 
 FRAME_SIZE = 50  # snapshots per request, unless the request asks for another number
 MAX_FRAME_SIZE = 200
@@ -78,7 +79,7 @@ def query_parameter_problems(args: Mapping[str, str]) -> list[str]:
         text = (args.get(name) or "").strip()
         if not text:
             continue
-        seconds = _sqlite_seconds(text)
+        seconds = sqlite_seconds(text)
         if seconds is None:
             problems.append(f"{name}: {text!r} is not a time the query can read, such as {EXAMPLE_TIME} "
                             "(without an offset: UTC); it was read as empty")
@@ -90,12 +91,6 @@ def query_parameter_problems(args: Mapping[str, str]) -> list[str]:
     if outage and not outage.isdigit():
         problems.append(f"outage: {outage!r} is not an outage number, such as 3116600")
     return problems
-
-
-def _sqlite_seconds(text: str) -> int | None:
-    """Unix seconds of a time as the canned queries read it (SQLite's strftime), or None."""
-    with sqlite3.connect(":memory:") as conn:
-        return conn.execute("select cast(strftime('%s', ?) as integer)", (text,)).fetchone()[0]
 
 
 def read_count(text: str | None, name: str, default: int, low: int, high: int | None = None) -> int:

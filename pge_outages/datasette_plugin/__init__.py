@@ -37,6 +37,7 @@ from ..pages import (
     read_moment,
     read_outage_history,
 )
+from ..times import read_aware_iso
 
 # The outage page's replay link opens this many seconds before and after the outage.
 REPLAY_MARGIN = 30 * 60
@@ -97,16 +98,8 @@ def read_time(value, column: str) -> datetime | None:
         except (OverflowError, OSError, ValueError):
             return None
     if (column in ISO_TIME_COLUMNS or column in UNIX_TIME_COLUMNS) and isinstance(value, str):
-        return _read_iso(value)
+        return read_aware_iso(value)
     return None
-
-
-def _read_iso(text: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
 
 
 def pacific_time(moment: datetime) -> str:
@@ -126,7 +119,7 @@ def _time_html(moment: datetime, stored) -> Markup:
 def render_cell(value, column, table, database, datasette):
     if isinstance(value, dict) and "label" in value:
         # A reference Datasette shows by its label: a snapshot, labelled by its title.
-        moment = _read_iso(value["label"]) if isinstance(value["label"], str) else None
+        moment = read_aware_iso(value["label"]) if isinstance(value["label"], str) else None
         return None if moment is None or table is None else _reference_html(
             datasette, database, table, column, value, moment)
     moment = read_time(value, column)
