@@ -9,7 +9,6 @@ to the next.
 from __future__ import annotations
 
 import math
-import re
 import sqlite3
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
@@ -20,7 +19,7 @@ from itertools import pairwise
 import orjson
 
 from .schema import BUCKET
-from .times import sqlite_seconds
+from .times import NAIVE_RULE, read_seconds
 
 FRAME_SIZE = 50  # snapshots per request, unless the request asks for another number
 MAX_FRAME_SIZE = 200
@@ -37,28 +36,17 @@ class BadReplayParameter(ValueError):
 
 
 def read_moment(text: str | None, name: str) -> int | None:
-    """Unix seconds of an ISO 8601 time (UTC when it has no offset); None when empty.
-
-    A `+` left unencoded in a URL arrives as a space: `2019-10-27T15:00 07:00` is read
-    as `2019-10-27T15:00+07:00`.
-    """
+    """Unix seconds of an ISO 8601 time (times.read_time: Pacific time without an offset); None when empty."""
     if text is None or not text.strip():
         return None
-    text = text.strip()
-    if "T" in text:
-        text = re.sub(r" (\d\d(:?\d\d)?)$", r"+\1", text)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
+    seconds = read_seconds(text)
+    if seconds is None:
         raise BadReplayParameter(
-            f"{name}: {text!r} is not an ISO 8601 time, such as {EXAMPLE_TIME} (without an offset: UTC)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp())
+            f"{name}: {text.strip()!r} is not an ISO 8601 time, such as {EXAMPLE_TIME} ({NAIVE_RULE})")
+    return seconds
 
 
-# The parameters of the canned queries (metadata.yml) that hold a time, as SQLite reads them.
+# The parameters of the canned queries (metadata.yml) that hold a time, read by SQL's unix_time (times.py).
 TIME_PARAMETERS = ("at", "from", "to")
 
 
@@ -68,7 +56,7 @@ def query_parameter_problems(args: Mapping[str, str]) -> list[str]:
 
     >>> for problem in query_parameter_problems({"at": "yesterday", "outage": "abc"}):
     ...     print(problem)
-    at: 'yesterday' is not a time the query can read, such as 2019-10-27T15:00-07:00 (without an offset: UTC); ...
+    at: 'yesterday' is not a time the query can read, such as 2019-10-27T15:00-07:00 (without an offset: ...; ...
     outage: 'abc' is not an outage number, such as 3116600
     >>> query_parameter_problems({"from": "2019-10-28", "to": "2019-10-27"})
     ['from (2019-10-28) is after to (2019-10-27): nothing lies between them']
@@ -79,10 +67,10 @@ def query_parameter_problems(args: Mapping[str, str]) -> list[str]:
         text = (args.get(name) or "").strip()
         if not text:
             continue
-        seconds = sqlite_seconds(text)
+        seconds = read_seconds(text)
         if seconds is None:
             problems.append(f"{name}: {text!r} is not a time the query can read, such as {EXAMPLE_TIME} "
-                            "(without an offset: UTC); it was read as empty")
+                            f"({NAIVE_RULE}); it was read as empty")
         else:
             moments[name] = seconds
     if "from" in moments and "to" in moments and moments["from"] > moments["to"]:

@@ -16,6 +16,7 @@ import pytest
 
 from pge_outages.build import build_database
 from pge_outages.synthetic import generate_history, iter_versions
+from pge_outages.times import register_sql_functions
 from support.helpers import commit_versions
 
 AUGUST_2025 = 1755648000  # 2025-08-20 00:00 UTC
@@ -160,6 +161,7 @@ def test_a_replay_leaks_into_no_canned_query(tmp_path):
     db = tmp_path / "outages.db"
     build_database(repo, db)
     conn = sqlite3.connect(db)
+    register_sql_functions(conn)  # as the plugin does: the queries read times with unix_time()
     queries = yaml.safe_load((ROOT / "metadata.yml").read_text())["databases"]["outages"]["queries"]
     checked = 0
     for name, query in queries.items():

@@ -12,10 +12,10 @@ period's snapshots on a map (`/-/replay`) and shows an outage's history on its o
 """
 
 import json
+import re
 import sqlite3
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode
-from zoneinfo import ZoneInfo
 
 import orjson
 from datasette import hookimpl
@@ -37,7 +37,8 @@ from ..pages import (
     read_moment,
     read_outage_history,
 )
-from ..times import read_aware_iso
+from ..times import DST_RULE, NAIVE_RULE, PACIFIC, register_sql_functions
+from ..times import read_time as read_typed_time
 
 # The outage page's replay link opens this many seconds before and after the outage.
 REPLAY_MARGIN = 30 * 60
@@ -75,7 +76,6 @@ def asgi_wrapper(datasette):
 # with the scraper's offset, and some canned queries give UTC text ending in Z: every one of
 # them is shown in Pacific time, with its offset, in HTML tables only (render_cell).
 
-PACIFIC = ZoneInfo("America/Los_Angeles")
 # Columns of Unix seconds (UTC): the feed's times, snapshots' `when`, restoration_slips' own.
 UNIX_TIME_COLUMNS = frozenset({
     "outageStartTime", "lastUpdateTime", "currentEtor", "autoEtor", "crewEta", "when",
@@ -98,7 +98,7 @@ def read_time(value, column: str) -> datetime | None:
         except (OverflowError, OSError, ValueError):
             return None
     if (column in ISO_TIME_COLUMNS or column in UNIX_TIME_COLUMNS) and isinstance(value, str):
-        return read_aware_iso(value)
+        return read_typed_time(value, naive=None)
     return None
 
 
@@ -119,7 +119,7 @@ def _time_html(moment: datetime, stored) -> Markup:
 def render_cell(value, column, table, database, datasette):
     if isinstance(value, dict) and "label" in value:
         # A reference Datasette shows by its label: a snapshot, labelled by its title.
-        moment = read_aware_iso(value["label"]) if isinstance(value["label"], str) else None
+        moment = read_typed_time(value["label"], naive=None) if isinstance(value["label"], str) else None
         return None if moment is None or table is None else _reference_html(
             datasette, database, table, column, value, moment)
     moment = read_time(value, column)
@@ -322,6 +322,28 @@ def read_recent_coverage(conn: sqlite3.Connection, days: int = COVERAGE_DAYS) ->
         "total": round(total),
         "classes": [(name, round(value, 1), round(100 * value / total)) for name, value in hours.items()],
     }
+
+
+@hookimpl
+def prepare_connection(conn):
+    """unix_time(), with which the canned queries read the times typed into them (times.py)."""
+    register_sql_functions(conn)
+
+
+# A box of the query form a time is typed into, as Datasette's query.html writes it.
+_TIME_BOX = re.compile(r'(<input type="text" id="qp\d+" name="(?:at|from|to)" value="[^"]*">)')
+
+
+def note_time_parameters(html: str) -> Markup:
+    """The query form, with the rule for a time without an offset beside each box a time is typed
+    into: Datasette's template has no block for one (templates/query.html)."""
+    note = Markup(' <small class="time-rule">ISO 8601, {} ({})</small>').format(NAIVE_RULE, DST_RULE)
+    return Markup(_TIME_BOX.sub(lambda box: box.group(1) + str(note), str(html)))
+
+
+@hookimpl
+def prepare_jinja2_environment(env):
+    env.filters["note_time_parameters"] = note_time_parameters
 
 
 @hookimpl(specname="extra_template_vars")
