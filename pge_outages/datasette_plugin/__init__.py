@@ -256,7 +256,8 @@ async def replay_page(datasette, request):
         **_leaflet(datasette),
     }
     html = await datasette.render_template(
-        REPLAY_TEMPLATE, {"replay": replay, "error": error, **_leaflet(datasette)}, request=request)
+        REPLAY_TEMPLATE, {"replay": replay, "error": error, "time_note": TIME_NOTE, **_leaflet(datasette)},
+        request=request)
     return Response.html(html, status=400 if error else 200)
 
 
@@ -279,7 +280,7 @@ async def county_map_page(datasette, request):
             county_map["table_at"] = _iso_utc(county_map["when"])
     database = outages_database(datasette).name
     html = await datasette.render_template(COUNTY_MAP_TEMPLATE, {
-        "county_map": county_map, "error": error, "at": text,
+        "county_map": county_map, "error": error, "at": text, "time_note": TIME_NOTE,
         "counties_at": datasette.urls.database(database) + "/counties_at",
     }, request=request)
     return Response.html(html, status=status)
@@ -330,6 +331,8 @@ def prepare_connection(conn):
     register_sql_functions(conn)
 
 
+# Said beside each box a time is typed into: the query form's, /-/replay's and /-/counties'.
+TIME_NOTE = Markup(' <small class="time-rule">ISO 8601, {} ({})</small>').format(NAIVE_RULE, DST_RULE)
 # A box of the query form a time is typed into, as Datasette's query.html writes it.
 _TIME_BOX = re.compile(r'(<input type="text" id="qp\d+" name="(?:at|from|to)" value="[^"]*">)')
 
@@ -337,8 +340,7 @@ _TIME_BOX = re.compile(r'(<input type="text" id="qp\d+" name="(?:at|from|to)" va
 def note_time_parameters(html: str) -> Markup:
     """The query form, with the rule for a time without an offset beside each box a time is typed
     into: Datasette's template has no block for one (templates/query.html)."""
-    note = Markup(' <small class="time-rule">ISO 8601, {} ({})</small>').format(NAIVE_RULE, DST_RULE)
-    return Markup(_TIME_BOX.sub(lambda box: box.group(1) + str(note), str(html)))
+    return Markup(_TIME_BOX.sub(lambda box: box.group(1) + str(TIME_NOTE), str(html)))
 
 
 @hookimpl
