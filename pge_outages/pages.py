@@ -220,7 +220,8 @@ def read_outage_history(conn: sqlite3.Connection, outage: int) -> dict | None:
 
     `customers` is [(when, customers)], kept only where the number changes (the first and last
     snapshot of each level); `versions` the outage's versions with what changed, like the
-    canned query outage_history; `area` its latest area (GeoJSON text) or None.
+    canned query outage_history; `duration_hours` how long it lasted, as outages_expanded says
+    (with `duration_uncertain`); `area` its latest area (GeoJSON text) or None.
     """
     row = conn.execute(
         """select o.id, o.latitude, o.longitude, first.[when], last.[when]
@@ -263,6 +264,13 @@ def read_outage_history(conn: sqlite3.Connection, outage: int) -> dict | None:
         limit :limit""",
         {"outage": outage, "limit": MAX_VERSIONS},
     ).fetchall()
+    # Its duration as outages_expanded defines it (views.sql), the one definition; none from a
+    # database whose views predate it, until a build brings them up to date.
+    try:
+        duration_hours, duration_uncertain = conn.execute(
+            "select duration_hours, duration_uncertain from outages_expanded where outage = ?", (outage,)).fetchone()
+    except sqlite3.OperationalError:
+        duration_hours, duration_uncertain = None, None
     area = None
     if _has_table(conn, "areas"):
         found = conn.execute(
@@ -274,6 +282,8 @@ def read_outage_history(conn: sqlite3.Connection, outage: int) -> dict | None:
         "longitude": longitude,
         "first_seen": first_seen,
         "last_seen": last_seen,
+        "duration_hours": duration_hours,
+        "duration_uncertain": bool(duration_uncertain),
         "customers": customers,
         "versions": [_version_changes(tuple(v), tuple(p) if p else None)
                      for p, v in pairwise([None, *versions])],

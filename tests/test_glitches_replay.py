@@ -57,7 +57,7 @@ def test_replayed_snapshot_is_suspect_and_stretches_no_outage(tmp_path):
         "select outage from outage_snapshots where snapshot = ?", (replay_snapshot,))) == ids
     # Their lives end in February 2024, as they did.
     rows = conn.execute(
-        f"select outage, latest, possible_duration_hours, duration_hours_min, probably_ended"
+        f"select outage, latest, possible_duration_hours, duration_hours, probably_ended"
         f" from outages_expanded where outage in ({','.join('?' * len(ids))})", ids).fetchall()
     assert len(rows) == 6
     for outage, latest, _hours, hours_min, ended in rows:

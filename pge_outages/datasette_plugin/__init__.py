@@ -378,6 +378,8 @@ def outage_page_vars(template, database, view_name, request, datasette):
         ]
         return {"outage_page": {
             "chart": draw_customers_chart(found["customers"], _tick),
+            "duration_hours": found["duration_hours"],
+            "duration_uncertain": found["duration_uncertain"],
             "versions": versions,
             "more_versions": found["more_versions"],
             "location": {
