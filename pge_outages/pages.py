@@ -461,3 +461,106 @@ def _svg_path(geometry: dict, project: Callable[[float, float], tuple[float, flo
         points = [project(longitude, latitude) for longitude, latitude, *_ in ring]
         parts.append("M" + " L".join(f"{x},{y}" for x, y in points) + " Z")
     return " ".join(parts)
+
+
+# The marks on the chart of customers_over_time: where the feed changed, so that a step in the
+# line is not read as a change in the outages, and the spans its line does not stand for.
+
+# Changes of PG&E's feed known from outside the database (see the README of the real histories):
+# (Unix seconds, label, how sure the time is).
+KNOWN_FEED_CHANGES = (
+    # 2024-04-30T00:00-07:00: from about then layer 5, the layer the 2024 public history scraped,
+    # holds only the few outages without an area; the others are in layer 4.
+    (1714460400, "Layer 5 stops holding the outages that have an area: its count falls, not the outages",
+     "about the end of April 2024"),
+)
+MAX_SUSPECT_SPANS = 500
+# A layer counts as begun (or ended) where it brings (or takes away) at least this many outages at
+# once: a layer that starts being read brings its whole population, while a sparse one (today's
+# layer 5 holds a handful) comes and goes one outage at a time, which is no change of the feed.
+LAYER_CHANGE_OUTAGES = 10
+_FEED_CHANGES: dict[tuple, list[dict]] = {}
+
+
+def read_feed_changes(conn: sqlite3.Connection) -> list[dict]:
+    """The changes of the feed the chart marks: the known ones (KNOWN_FEED_CHANGES), and those the
+    history records (outage_versions.layers, and the legacy feed's hazardFlag): where the ArcGIS
+    feed follows the legacy feed, and where a layer begins or ends with LAYER_CHANGE_OUTAGES or
+    more outages at once, other than at the history's own start or end.
+
+    Each is {"when", "label", "certainty"}. Kept per database until new versions come: reading
+    them reads every version once.
+    """
+    newest = conn.execute("select max(id) from outage_versions").fetchone()[0]
+    key = (conn.execute("pragma database_list").fetchone()[2], newest)
+    if key not in _FEED_CHANGES:
+        _FEED_CHANGES.clear()  # one database's at a time: a new version makes the old ones stale
+        _FEED_CHANGES[key] = _recorded_feed_changes(conn) if newest is not None else []
+    return [{"when": when, "label": label, "certainty": certainty}
+            for when, label, certainty in KNOWN_FEED_CHANGES] + _FEED_CHANGES[key]
+
+
+def _recorded_feed_changes(conn: sqlite3.Connection) -> list[dict]:
+    # Versions are numbered in the order they were read: a source's first and last version are its
+    # first and last sighting. A legacy version has no layers and, unlike an ArcGIS one, a hazardFlag.
+    layers: dict[str, list[int]] = {}
+    legacy: list[int] = []
+    for names, hazard, first, last in conn.execute(
+            "select layers, hazardFlag is not null, min(id), max(id) from outage_versions group by 1, 2"):
+        if names is None:
+            if hazard:
+                legacy = [min(legacy[0], first), max(legacy[1], last)] if legacy else [first, last]
+            continue
+        for layer in names.split(","):
+            seen = layers.setdefault(layer, [first, last])
+            seen[0], seen[1] = min(seen[0], first), max(seen[1], last)
+    spans = [*layers.values(), *([legacy] if legacy else [])]
+    if not spans:
+        return []
+    oldest, newest = min(first for first, _ in spans), max(last for _, last in spans)
+    changes = []
+    arcgis = min((first for first, _ in layers.values()), default=None)
+    if legacy and arcgis is not None and arcgis > legacy[0]:
+        changes.append(_change(conn, arcgis, "first", "The ArcGIS feed follows the legacy feed"))
+    for layer, (first, last) in sorted(layers.items()):
+        if first not in (oldest, arcgis):
+            changes.append(_change(conn, first, "first", f"Layer {layer} read from here on", layer))
+        if last != newest:
+            changes.append(_change(conn, last, "last", f"Layer {layer} read until here", layer))
+    return sorted((c for c in changes if c is not None), key=lambda change: change["when"])
+
+
+# The first or the last snapshot of a version.
+_VERSION_ENDS = {"first": "min(first_snapshot)", "last": "max(last_snapshot)"}
+
+
+def _change(conn: sqlite3.Connection, version: int, end: str, label: str, layer: str | None = None) -> dict | None:
+    """The change at the `end` ("first" or "last") snapshot of `version`; for a layer, only when
+    that snapshot holds LAYER_CHANGE_OUTAGES or more of the layer's outages."""
+    found = conn.execute(
+        f"select id, [when] from snapshots where id = "
+        f"(select {_VERSION_ENDS[end]} from version_runs where version = ?)", (version,)).fetchone()
+    if found is None:
+        return None
+    snapshot, when = found
+    if layer is not None:
+        outages = conn.execute(
+            """select count(*) from version_runs r join outage_versions v on v.id = r.version
+            where r.bucket = ? / ? and r.first_snapshot <= ? and r.last_snapshot >= ?
+                and ',' || v.layers || ',' like ?""",
+            (snapshot, BUCKET, snapshot, snapshot, f"%,{layer},%")).fetchone()[0]
+        if outages < LAYER_CHANGE_OUTAGES:
+            return None
+    return {"when": when, "label": label, "certainty": "recorded"}
+
+
+def read_suspect_spans(conn: sqlite3.Connection, start: int | None, end: int | None) -> list[dict]:
+    """The runs of suspect snapshots (snapshots.suspect, glitches of the feed the chart leaves out)
+    from `start` to `end`: {"from", "to", "snapshots", "why"}, at most MAX_SUSPECT_SPANS of them."""
+    rows = conn.execute(
+        """select min([when]), max([when]), count(*), group_concat(distinct suspect)
+        from (select [when], suspect, id - row_number() over (order by id) as run from snapshots
+              where suspect is not null and [when] between ? and ?)
+        group by run order by run limit ?""",
+        (start if start is not None else 0, end if end is not None else 10**12, MAX_SUSPECT_SPANS))
+    return [{"from": first, "to": last, "snapshots": count, "why": why} for first, last, count, why in rows]
