@@ -501,12 +501,13 @@ def read_feed_changes(conn: sqlite3.Connection) -> list[dict]:
 
 
 def _recorded_feed_changes(conn: sqlite3.Connection) -> list[dict]:
-    # Versions are numbered in the order they were read: a source's first and last version are its
-    # first and last sighting. A legacy version has no layers and, unlike an ArcGIS one, a hazardFlag.
+    # Each source's first and last snapshot: a legacy version has no layers and, unlike an ArcGIS
+    # one, a hazardFlag; an ArcGIS version names its layers.
     layers: dict[str, list[int]] = {}
     legacy: list[int] = []
     for names, hazard, first, last in conn.execute(
-            "select layers, hazardFlag is not null, min(id), max(id) from outage_versions group by 1, 2"):
+            """select v.layers, v.hazardFlag is not null, min(r.first_snapshot), max(r.last_snapshot)
+            from version_runs r join outage_versions v on v.id = r.version group by 1, 2"""):
         if names is None:
             if hazard:
                 legacy = [min(legacy[0], first), max(legacy[1], last)] if legacy else [first, last]
@@ -514,35 +515,22 @@ def _recorded_feed_changes(conn: sqlite3.Connection) -> list[dict]:
         for layer in names.split(","):
             seen = layers.setdefault(layer, [first, last])
             seen[0], seen[1] = min(seen[0], first), max(seen[1], last)
-    spans = [*layers.values(), *([legacy] if legacy else [])]
-    if not spans:
-        return []
-    oldest, newest = min(first for first, _ in spans), max(last for _, last in spans)
+    oldest, newest = conn.execute("select min(id), max(id) from snapshots").fetchone()
     changes = []
     arcgis = min((first for first, _ in layers.values()), default=None)
     if legacy and arcgis is not None and arcgis > legacy[0]:
-        changes.append(_change(conn, arcgis, "first", "The ArcGIS feed follows the legacy feed"))
+        changes.append(_change(conn, arcgis, "The ArcGIS feed follows the legacy feed"))
     for layer, (first, last) in sorted(layers.items()):
         if first not in (oldest, arcgis):
-            changes.append(_change(conn, first, "first", f"Layer {layer} read from here on", layer))
+            changes.append(_change(conn, first, f"Layer {layer} read from here on", layer))
         if last != newest:
-            changes.append(_change(conn, last, "last", f"Layer {layer} read until here", layer))
+            changes.append(_change(conn, last, f"Layer {layer} read until here", layer))
     return sorted((c for c in changes if c is not None), key=lambda change: change["when"])
 
 
-# The first or the last snapshot of a version.
-_VERSION_ENDS = {"first": "min(first_snapshot)", "last": "max(last_snapshot)"}
-
-
-def _change(conn: sqlite3.Connection, version: int, end: str, label: str, layer: str | None = None) -> dict | None:
-    """The change at the `end` ("first" or "last") snapshot of `version`; for a layer, only when
-    that snapshot holds LAYER_CHANGE_OUTAGES or more of the layer's outages."""
-    found = conn.execute(
-        f"select id, [when] from snapshots where id = "
-        f"(select {_VERSION_ENDS[end]} from version_runs where version = ?)", (version,)).fetchone()
-    if found is None:
-        return None
-    snapshot, when = found
+def _change(conn: sqlite3.Connection, snapshot: int, label: str, layer: str | None = None) -> dict | None:
+    """The change at `snapshot`; for a layer, only when that snapshot holds LAYER_CHANGE_OUTAGES or
+    more of the layer's outages."""
     if layer is not None:
         outages = conn.execute(
             """select count(*) from version_runs r join outage_versions v on v.id = r.version
@@ -551,6 +539,7 @@ def _change(conn: sqlite3.Connection, version: int, end: str, label: str, layer:
             (snapshot, BUCKET, snapshot, snapshot, f"%,{layer},%")).fetchone()[0]
         if outages < LAYER_CHANGE_OUTAGES:
             return None
+    when = conn.execute("select [when] from snapshots where id = ?", (snapshot,)).fetchone()[0]
     return {"when": when, "label": label, "certainty": "recorded"}
 
 

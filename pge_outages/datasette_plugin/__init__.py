@@ -32,12 +32,14 @@ from ..pages import (
     draw_customers_chart,
     query_parameter_problems,
     read_county_map,
+    read_feed_changes,
     read_frame_request,
     read_frames,
     read_moment,
     read_outage_history,
+    read_suspect_spans,
 )
-from ..times import DST_RULE, NAIVE_RULE, PACIFIC, register_sql_functions
+from ..times import DST_RULE, NAIVE_RULE, PACIFIC, read_seconds, register_sql_functions
 from ..times import read_time as read_typed_time
 
 # The outage page's replay link opens this many seconds before and after the outage.
@@ -162,6 +164,28 @@ def extra_js_urls(template, request, datasette, columns):
     if template in ("table.html", "query.html") and "geometry" in (columns or []):
         urls.append({"url": datasette.urls.static_plugins(PLUGIN, "empty-areas.js"), "module": True})
     return urls
+
+
+@hookimpl(specname="extra_body_script")
+def chart_marks(template, database, request, datasette):
+    """On the chart's page, what static/customers-chart.js marks besides the query's rows: the
+    feed's changes and the runs of suspect snapshots in the period, as window.pgeOutagesChartMarks."""
+    if not is_chart_page(template, request):
+        return None
+    start, end = read_seconds(request.args.get("from")), read_seconds(request.args.get("to"))
+
+    def read(conn):
+        return {"feedChanges": read_feed_changes(conn), "suspectSpans": read_suspect_spans(conn, start, end)}
+
+    async def script():
+        try:
+            marks = await _read(datasette, read, database)
+        except sqlite3.OperationalError:  # over sql_time_limit_ms: the chart goes without them
+            marks = {"feedChanges": [], "suspectSpans": []}
+        # Inside <script>: "</" would end it.
+        return "window.pgeOutagesChartMarks = " + json.dumps(marks).replace("</", "<\\/") + ";"
+
+    return script
 
 
 # The replay of a period on the map (/-/replay, its frames from /-/replay.json) and the
