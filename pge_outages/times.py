@@ -1,10 +1,11 @@
-"""Reading times typed as ISO 8601 text: one reader, whoever reads them (the scraper's
-trailers, the plugin's pages and canned queries, the cells of its tables), so a time
-means the same wherever it is typed.
+"""Reading times written as ISO 8601 text: one reader, whoever reads them (the feed's text
+times, the scraper's trailers, the plugin's pages and canned queries, the cells of its
+tables), so a time means the same wherever it is written.
 
 A time with an offset (`-07:00`, `Z`) is that moment. A time without one is read in the
 zone its reader names: Pacific time for what people type into the pages (every time the
-pages show is Pacific), UTC for the scraper's trailers (it writes them in UTC).
+pages show is Pacific) and for the feed (PG&E's local time), UTC for the scraper's trailers
+(it writes them in UTC), none for a table's cells (no offset, no moment).
 """
 
 from __future__ import annotations
