@@ -15,6 +15,8 @@
 --     """SQL true when the gap before snapshot `alias` was blind, or unknown and long."""
 --     gap = f"{alias}.gap_class"
 --     return f"coalesce({gap} = 'blind' OR {gap} = 'unknown' AND {alias}.gap_seconds > {GAP_SECONDS}, 0)"
+-- # An outage's duration in hours, the one definition (see outages_expanded).
+-- DURATION = "round((last.[when] - min(coalesce(o.outageStartTime, first.[when]), first.[when])) / 3600.0, 2)"
 -- ]]]
 -- [[[end]]]
 
@@ -59,14 +61,17 @@ SELECT *
 FROM outage_snapshots
 WHERE snapshot = (SELECT max(id) FROM snapshots);
 
--- Durations and "probably ended" skip suspect snapshots (snapshots.suspect): an
--- outage missing only from suspect snapshots is one continuous outage. When the
--- outage began or ended inside a gap the scraper was blind to, or inside one
--- longer than GAP_SECONDS (pge_outages/glitches.py) with no evidence either way
--- (snapshots.gap_class 'blind', or 'unknown' and that long: the gap that ends at the first trustworthy
--- snapshot from its first on, or at the first trustworthy snapshot after its
--- last), its duration is uncertain: possible_duration_hours is NULL and the
--- bounds say how long it may have lasted.
+-- An outage's duration, the one definition (largest_outages and the outage's page read it from
+-- here): from its start, PG&E's outageStartTime, or its first sighting when PG&E gives none or a
+-- later one, to the last snapshot it was in. Durations and "probably ended" skip suspect
+-- snapshots (snapshots.suspect): an outage missing only from suspect snapshots is one
+-- continuous outage. When the outage began or ended inside a gap the scraper was blind to, or
+-- inside one longer than GAP_SECONDS (pge_outages/glitches.py) with no evidence either way
+-- (snapshots.gap_class 'blind', or 'unknown' and that long: the gap that ends at the first
+-- trustworthy snapshot from its first on, or at the first trustworthy snapshot after its
+-- last), its duration is uncertain: possible_duration_hours is NULL, duration_hours is the
+-- least it lasted and duration_hours_max the most (to the snapshot after its last, and from the
+-- snapshot before its first when PG&E gives no start).
 CREATE VIEW outages_expanded AS
 SELECT
     o.id AS outage,
@@ -78,7 +83,9 @@ SELECT
         coalesce(began.gap_class = 'blind' OR began.gap_class = 'unknown' AND began.gap_seconds > 1800, 0)
         OR coalesce(ended.gap_class = 'blind' OR ended.gap_class = 'unknown' AND ended.gap_seconds > 1800, 0)
         -- [[[end]]]
-    ) THEN round((last.[when] - first.[when]) / 3600.0, 2) END AS possible_duration_hours,
+    -- [[[cog cog.outl(f"    ) THEN {DURATION} END AS possible_duration_hours,") ]]]
+    ) THEN round((last.[when] - min(coalesce(o.outageStartTime, first.[when]), first.[when])) / 3600.0, 2) END AS possible_duration_hours,
+    -- [[[end]]]
     o.last_snapshot < (SELECT max(id) FROM snapshots WHERE suspect IS NULL) AS probably_ended,
     o.min_estCustAffected,
     o.max_estCustAffected,
@@ -88,9 +95,11 @@ SELECT
         OR coalesce(ended.gap_class = 'blind' OR ended.gap_class = 'unknown' AND ended.gap_seconds > 1800, 0)
     -- [[[end]]]
         AS duration_uncertain,
-    round((last.[when] - first.[when]) / 3600.0, 2) AS duration_hours_min,
-    round((coalesce(after.[when], last.[when]) - coalesce(before.[when], first.[when])) / 3600.0, 2)
-        AS duration_hours_max,
+    -- [[[cog cog.outl(f"    {DURATION} AS duration_hours,") ]]]
+    round((last.[when] - min(coalesce(o.outageStartTime, first.[when]), first.[when])) / 3600.0, 2) AS duration_hours,
+    -- [[[end]]]
+    round((coalesce(after.[when], last.[when]) - CASE WHEN o.outageStartTime IS NULL THEN coalesce(before.[when], first.[when])
+        ELSE min(o.outageStartTime, first.[when]) END) / 3600.0, 2) AS duration_hours_max,
     o.regionName,
     o.latitude,
     o.longitude,

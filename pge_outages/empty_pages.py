@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from . import pages
+from .times import read_seconds
 
 # Pages that list outage areas, which only a history with the areas file has.
 AREA_PAGES = frozenset({"areas", "area_runs", "skipped_areas", "area_snapshots", "most_recent_areas", "areas_at"})
@@ -36,7 +37,7 @@ def empty_reasons(conn: sqlite3.Connection, page: str, args: Mapping[str, str]) 
                        "records PG&E's areas (layer 8 of its feed); the public 2019 and 2024 histories have none.")
     for name in pages.TIME_PARAMETERS:
         text = (args.get(name) or "").strip()
-        moment = pages._sqlite_seconds(text) if text else None
+        moment = read_seconds(text) if text else None
         if moment is None:
             continue
         if moment < first and name != "to":

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from .pages import count_step, draw_customers_chart, read_county_map
+from .times import read_seconds
 
 # How the Events page can list them.
 ORDERS = {"largest": "peak_customers desc, id", "newest": "start desc, id desc"}
@@ -57,7 +58,7 @@ def read_event(conn: sqlite3.Connection, event_id: int) -> dict | None:
 
 def event_period(event: dict) -> dict[str, str]:
     """The `from` and `to` of the pages an event links to: its span, with a margin each side."""
-    return {"from": _iso(_seconds(event["start"]) - MARGIN), "to": _iso(_seconds(event["end"]) + MARGIN)}
+    return {"from": _iso(event_time(event["start"]) - MARGIN), "to": _iso(event_time(event["end"]) + MARGIN)}
 
 
 def event_chart(event: dict, label: Callable[[int], str], utc_offset: Callable[[int], int]) -> dict | None:
@@ -136,9 +137,12 @@ def _event(row: tuple) -> dict:
     return event
 
 
-def _seconds(text: str) -> int:
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
-
-
 def _iso(when: int) -> str:
     return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def event_time(text: str) -> int:
+    """Unix seconds of an event's time (ISO 8601 text in UTC, as events.py writes them)."""
+    when = read_seconds(text)
+    assert when is not None, text
+    return when

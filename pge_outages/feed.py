@@ -11,11 +11,11 @@ import math
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 
 from . import wire
+from .times import PACIFIC, read_seconds
 
 # The columns of one outage version, in the order the builder stores them.
 COLUMNS = (
@@ -49,7 +49,7 @@ COLUMNS = (
 # point as OUTAGE_LATITUDE/LONGITUDE, in Web Mercator).
 _IGNORED = {*wire.VOLATILE_KEYS, *wire.ROW_NUMBER_KEYS, *wire.TEXT_TWINS.values()}
 
-PGE_TIME_ZONE = ZoneInfo("America/Los_Angeles")
+PGE_TIME_ZONE = PACIFIC
 
 
 class InvalidVersion(ValueError):
@@ -114,15 +114,13 @@ def _milliseconds(value: Any) -> int | None:
 
 
 def _text_time(text: str) -> int:
-    """Seconds from a time written out: ISO 8601, or the feed's US-style local time."""
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        # "2/4/2024 3:32:00 PM": PG&E's local time, as CREW_ETA is sometimes given
-        moment = datetime.strptime(text, "%m/%d/%Y %I:%M:%S %p")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=PGE_TIME_ZONE)
-    return int(moment.timestamp())
+    """Seconds from a time written out: ISO 8601 (times.read_time: PG&E's local time without an
+    offset), or the feed's US-style local time; ValueError when it is neither."""
+    seconds = read_seconds(text, naive=PGE_TIME_ZONE)
+    if seconds is not None:
+        return seconds
+    # "2/4/2024 3:32:00 PM": PG&E's local time, as CREW_ETA is sometimes given
+    return int(datetime.strptime(text, "%m/%d/%Y %I:%M:%S %p").replace(tzinfo=PGE_TIME_ZONE).timestamp())
 
 
 def _hazard(value: Any) -> int | None:

@@ -9,7 +9,6 @@ to the next.
 from __future__ import annotations
 
 import math
-import re
 import sqlite3
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
@@ -20,6 +19,7 @@ from itertools import pairwise
 import orjson
 
 from .schema import BUCKET
+from .times import NAIVE_RULE, read_seconds
 
 FRAME_SIZE = 50  # snapshots per request, unless the request asks for another number
 MAX_FRAME_SIZE = 200
@@ -36,28 +36,17 @@ class BadReplayParameter(ValueError):
 
 
 def read_moment(text: str | None, name: str) -> int | None:
-    """Unix seconds of an ISO 8601 time (UTC when it has no offset); None when empty.
-
-    A `+` left unencoded in a URL arrives as a space: `2019-10-27T15:00 07:00` is read
-    as `2019-10-27T15:00+07:00`.
-    """
+    """Unix seconds of an ISO 8601 time (times.read_time: Pacific time without an offset); None when empty."""
     if text is None or not text.strip():
         return None
-    text = text.strip()
-    if "T" in text:
-        text = re.sub(r" (\d\d(:?\d\d)?)$", r"+\1", text)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
+    seconds = read_seconds(text)
+    if seconds is None:
         raise BadReplayParameter(
-            f"{name}: {text!r} is not an ISO 8601 time, such as {EXAMPLE_TIME} (without an offset: UTC)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp())
+            f"{name}: {text.strip()!r} is not an ISO 8601 time, such as {EXAMPLE_TIME} ({NAIVE_RULE})")
+    return seconds
 
 
-# The parameters of the canned queries (metadata.yml) that hold a time, as SQLite reads them.
+# The parameters of the canned queries (metadata.yml) that hold a time, read by SQL's unix_time (times.py).
 TIME_PARAMETERS = ("at", "from", "to")
 
 
@@ -67,7 +56,7 @@ def query_parameter_problems(args: Mapping[str, str]) -> list[str]:
 
     >>> for problem in query_parameter_problems({"at": "yesterday", "outage": "abc"}):
     ...     print(problem)
-    at: 'yesterday' is not a time the query can read, such as 2019-10-27T15:00-07:00 (without an offset: UTC); ...
+    at: 'yesterday' is not a time the query can read, such as 2019-10-27T15:00-07:00 (without an offset: ...; ...
     outage: 'abc' is not an outage number, such as 3116600
     >>> query_parameter_problems({"from": "2019-10-28", "to": "2019-10-27"})
     ['from (2019-10-28) is after to (2019-10-27): nothing lies between them']
@@ -78,10 +67,10 @@ def query_parameter_problems(args: Mapping[str, str]) -> list[str]:
         text = (args.get(name) or "").strip()
         if not text:
             continue
-        seconds = _sqlite_seconds(text)
+        seconds = read_seconds(text)
         if seconds is None:
             problems.append(f"{name}: {text!r} is not a time the query can read, such as {EXAMPLE_TIME} "
-                            "(without an offset: UTC); it was read as empty")
+                            f"({NAIVE_RULE}); it was read as empty")
         else:
             moments[name] = seconds
     if "from" in moments and "to" in moments and moments["from"] > moments["to"]:
@@ -90,12 +79,6 @@ def query_parameter_problems(args: Mapping[str, str]) -> list[str]:
     if outage and not outage.isdigit():
         problems.append(f"outage: {outage!r} is not an outage number, such as 3116600")
     return problems
-
-
-def _sqlite_seconds(text: str) -> int | None:
-    """Unix seconds of a time as the canned queries read it (SQLite's strftime), or None."""
-    with sqlite3.connect(":memory:") as conn:
-        return conn.execute("select cast(strftime('%s', ?) as integer)", (text,)).fetchone()[0]
 
 
 def read_count(text: str | None, name: str, default: int, low: int, high: int | None = None) -> int:
@@ -237,7 +220,8 @@ def read_outage_history(conn: sqlite3.Connection, outage: int) -> dict | None:
 
     `customers` is [(when, customers)], kept only where the number changes (the first and last
     snapshot of each level); `versions` the outage's versions with what changed, like the
-    canned query outage_history; `area` its latest area (GeoJSON text) or None.
+    canned query outage_history; `duration_hours` how long it lasted, as outages_expanded says
+    (with `duration_uncertain`); `area` its latest area (GeoJSON text) or None.
     """
     row = conn.execute(
         """select o.id, o.latitude, o.longitude, first.[when], last.[when]
@@ -280,6 +264,13 @@ def read_outage_history(conn: sqlite3.Connection, outage: int) -> dict | None:
         limit :limit""",
         {"outage": outage, "limit": MAX_VERSIONS},
     ).fetchall()
+    # Its duration as outages_expanded defines it (views.sql), the one definition; none from a
+    # database whose views predate it, until a build brings them up to date.
+    try:
+        duration_hours, duration_uncertain = conn.execute(
+            "select duration_hours, duration_uncertain from outages_expanded where outage = ?", (outage,)).fetchone()
+    except sqlite3.OperationalError:
+        duration_hours, duration_uncertain = None, None
     area = None
     if _has_table(conn, "areas"):
         found = conn.execute(
@@ -291,6 +282,8 @@ def read_outage_history(conn: sqlite3.Connection, outage: int) -> dict | None:
         "longitude": longitude,
         "first_seen": first_seen,
         "last_seen": last_seen,
+        "duration_hours": duration_hours,
+        "duration_uncertain": bool(duration_uncertain),
         "customers": customers,
         "versions": [_version_changes(tuple(v), tuple(p) if p else None)
                      for p, v in pairwise([None, *versions])],
@@ -513,3 +506,95 @@ def _svg_path(geometry: dict, project: Callable[[float, float], tuple[float, flo
         points = [project(longitude, latitude) for longitude, latitude, *_ in ring]
         parts.append("M" + " L".join(f"{x},{y}" for x, y in points) + " Z")
     return " ".join(parts)
+
+
+# The marks on the chart of customers_over_time: where the feed changed, so that a step in the
+# line is not read as a change in the outages, and the spans its line does not stand for.
+
+# Changes of PG&E's feed known from outside the database (see the README of the real histories):
+# (Unix seconds, label, how sure the time is).
+KNOWN_FEED_CHANGES = (
+    # 2024-04-30T00:00-07:00: from about then layer 5, the layer the 2024 public history scraped,
+    # holds only the few outages without an area; the others are in layer 4.
+    (1714460400, "Layer 5 stops holding the outages that have an area: its count falls, not the outages",
+     "about the end of April 2024"),
+)
+MAX_SUSPECT_SPANS = 500
+# A layer counts as begun (or ended) where it brings (or takes away) at least this many outages at
+# once: a layer that starts being read brings its whole population, while a sparse one (today's
+# layer 5 holds a handful) comes and goes one outage at a time, which is no change of the feed.
+LAYER_CHANGE_OUTAGES = 10
+_FEED_CHANGES: dict[tuple, list[dict]] = {}
+
+
+def read_feed_changes(conn: sqlite3.Connection) -> list[dict]:
+    """The changes of the feed the chart marks: the known ones (KNOWN_FEED_CHANGES), and those the
+    history records (outage_versions.layers, and the legacy feed's hazardFlag): where the ArcGIS
+    feed follows the legacy feed, and where a layer begins or ends with LAYER_CHANGE_OUTAGES or
+    more outages at once, other than at the history's own start or end.
+
+    Each is {"when", "label", "certainty"}. Kept per database until new versions come: reading
+    them reads every version once.
+    """
+    newest = conn.execute("select max(id) from outage_versions").fetchone()[0]
+    key = (conn.execute("pragma database_list").fetchone()[2], newest)
+    if key not in _FEED_CHANGES:
+        _FEED_CHANGES.clear()  # one database's at a time: a new version makes the old ones stale
+        _FEED_CHANGES[key] = _recorded_feed_changes(conn) if newest is not None else []
+    return [{"when": when, "label": label, "certainty": certainty}
+            for when, label, certainty in KNOWN_FEED_CHANGES] + _FEED_CHANGES[key]
+
+
+def _recorded_feed_changes(conn: sqlite3.Connection) -> list[dict]:
+    # Each source's first and last snapshot: a legacy version has no layers and, unlike an ArcGIS
+    # one, a hazardFlag; an ArcGIS version names its layers.
+    layers: dict[str, list[int]] = {}
+    legacy: list[int] = []
+    for names, hazard, first, last in conn.execute(
+            """select v.layers, v.hazardFlag is not null, min(r.first_snapshot), max(r.last_snapshot)
+            from version_runs r join outage_versions v on v.id = r.version group by 1, 2"""):
+        if names is None:
+            if hazard:
+                legacy = [min(legacy[0], first), max(legacy[1], last)] if legacy else [first, last]
+            continue
+        for layer in names.split(","):
+            seen = layers.setdefault(layer, [first, last])
+            seen[0], seen[1] = min(seen[0], first), max(seen[1], last)
+    oldest, newest = conn.execute("select min(id), max(id) from snapshots").fetchone()
+    changes = []
+    arcgis = min((first for first, _ in layers.values()), default=None)
+    if legacy and arcgis is not None and arcgis > legacy[0]:
+        changes.append(_change(conn, arcgis, "The ArcGIS feed follows the legacy feed"))
+    for layer, (first, last) in sorted(layers.items()):
+        if first not in (oldest, arcgis):
+            changes.append(_change(conn, first, f"Layer {layer} read from here on", layer))
+        if last != newest:
+            changes.append(_change(conn, last, f"Layer {layer} read until here", layer))
+    return sorted((c for c in changes if c is not None), key=lambda change: change["when"])
+
+
+def _change(conn: sqlite3.Connection, snapshot: int, label: str, layer: str | None = None) -> dict | None:
+    """The change at `snapshot`; for a layer, only when that snapshot holds LAYER_CHANGE_OUTAGES or
+    more of the layer's outages."""
+    if layer is not None:
+        outages = conn.execute(
+            """select count(*) from version_runs r join outage_versions v on v.id = r.version
+            where r.bucket = ? / ? and r.first_snapshot <= ? and r.last_snapshot >= ?
+                and ',' || v.layers || ',' like ?""",
+            (snapshot, BUCKET, snapshot, snapshot, f"%,{layer},%")).fetchone()[0]
+        if outages < LAYER_CHANGE_OUTAGES:
+            return None
+    when = conn.execute("select [when] from snapshots where id = ?", (snapshot,)).fetchone()[0]
+    return {"when": when, "label": label, "certainty": "recorded"}
+
+
+def read_suspect_spans(conn: sqlite3.Connection, start: int | None, end: int | None) -> list[dict]:
+    """The runs of suspect snapshots (snapshots.suspect, glitches of the feed the chart leaves out)
+    from `start` to `end`: {"from", "to", "snapshots", "why"}, at most MAX_SUSPECT_SPANS of them."""
+    rows = conn.execute(
+        """select min([when]), max([when]), count(*), group_concat(distinct suspect)
+        from (select [when], suspect, id - row_number() over (order by id) as run from snapshots
+              where suspect is not null and [when] between ? and ?)
+        group by run order by run limit ?""",
+        (start if start is not None else 0, end if end is not None else 10**12, MAX_SUSPECT_SPANS))
+    return [{"from": first, "to": last, "snapshots": count, "why": why} for first, last, count, why in rows]

@@ -10,12 +10,17 @@ for their names and the form of their times (scrapers/commits.py writes them, hi
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+
+from .times import parse_time
 
 FETCHED_AT = "Fetched-At"
 FEED_UPDATED = "Feed-Updated"
 WATCHED_SINCE = "Watched-Since"
 SCRAPE_INTERVAL = "Scrape-Interval"
+
+__all__ = [
+    "FEED_UPDATED", "FETCHED_AT", "SCRAPE_INTERVAL", "WATCHED_SINCE", "format_time", "parse_time", "read_trailers",
+]
 
 
 def format_time(seconds: float) -> str:
@@ -25,19 +30,6 @@ def format_time(seconds: float) -> str:
     '2026-02-19T19:27:04Z'
     """
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(seconds)))
-
-
-def parse_time(text: str) -> int | None:
-    """A trailer's ISO 8601 time as Unix seconds (UTC when it names no offset); None when it is not one.
-
-    >>> parse_time("2026-02-19T19:27:04Z")
-    1771529224
-    """
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
 def read_trailers(text: str, separator: str = "\x1f") -> dict[str, int]:

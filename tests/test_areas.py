@@ -11,7 +11,7 @@ import json
 import sqlite3
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -26,6 +26,7 @@ from pge_outages.build import build_database
 from pge_outages.cli import build as build_command
 from pge_outages.schema import SCHEMA_VERSION
 from pge_outages.synthetic import AREAS_FILE, generate_history
+from pge_outages.times import PACIFIC, register_sql_functions
 from pge_outages.writer import REUSE_BASE
 from support.browser import METADATA, SERVE_SETTINGS
 from support.helpers import (
@@ -547,9 +548,9 @@ async def test_areas_at_picks_the_latest_trustworthy_snapshot_at_or_before(ds, h
     assert as_rows(await areas_at(None)) == expected_areas(scrapes[-1])
     scrape = scrapes[150]
     title, when = scrape[0], scrape[1]
-    # At the snapshot's own time with its offset, and five minutes later in UTC without one.
-    utc = datetime.fromtimestamp(when + 300, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    for at in (title, utc):
+    # At the snapshot's own time with its offset, and five minutes later on the Pacific clock without one.
+    clock = datetime.fromtimestamp(when + 300, PACIFIC).strftime("%Y-%m-%dT%H:%M:%S")
+    for at in (title, clock):
         answer = await areas_at(at)
         assert as_rows(answer) == expected_areas(scrape), at
         assert {r["snapshot_time"] for r in answer} == {title}
@@ -585,6 +586,7 @@ async def test_a_storm_of_areas_is_quick_and_mapped_a_thousand_at_a_time(tmp_pat
     db = tmp_path / "outages.db"
     build_database(repo, db)
     conn = sqlite3.connect(db)
+    register_sql_functions(conn)  # as the plugin does: the queries read times with unix_time()
     for sql in ("select * from most_recent_areas", QUERIES["areas_at"]["sql"]):
         plan = " ".join(row[3] for row in conn.execute(f"explain query plan {sql}", {"at": ""}))
         assert "SEARCH a USING INDEX areas_outage" in plan and "USING INDEX area_runs_area" in plan, plan

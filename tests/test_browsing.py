@@ -29,6 +29,7 @@ from pge_outages.build import build_database
 from pge_outages.datasette_plugin import EXPANDED_VIEWS, needs_nocount
 from pge_outages.schema import OUR_TABLES, VIEWS_SQL
 from pge_outages.synthetic import generate_history
+from pge_outages.times import PACIFIC, register_sql_functions
 from support.browser import CHART_FRAGMENT, METADATA, SERVE_SETTINGS
 from support.helpers import areas_file, commit_files, git
 
@@ -157,6 +158,11 @@ def query_path(name: str, **params: str) -> str:
 
 def utc(when: int) -> str:
     return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def pacific_clock(when: int) -> str:
+    """The moment as typed without an offset: the Pacific wall clock."""
+    return datetime.fromtimestamp(when, PACIFIC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def columns_of(db: Path, name: str) -> list[str]:
@@ -328,9 +334,10 @@ async def test_customers_over_time_leaves_glitches_out(ds, history):
     expected = [(s.title, s.customers(), len(s.records)) for s in history.trustworthy()]
     rows = await get_rows(ds, query_path("customers_over_time"))
     assert [(r["time"], r["customers_affected"], r["outage_count"]) for r in rows] == expected
-    # A range, given with an offset and in UTC without one.
+    # A range, given with an offset, in UTC with a Z, and on the Pacific clock without an offset.
     first, last = history.scrapes[10], history.scrapes[20]
-    for start, end in [(first.title, last.title), (utc(first.when)[:-1], utc(last.when)[:-1])]:
+    for start, end in [(first.title, last.title), (utc(first.when), utc(last.when)),
+                       (pacific_clock(first.when), pacific_clock(last.when))]:
         rows = await get_rows(ds, query_path("customers_over_time", **{"from": start, "to": end}))
         assert [r["time"] for r in rows] == [s.title for s in history.scrapes[10:21]]
 
@@ -340,7 +347,7 @@ async def test_outages_at_picks_the_latest_snapshot_at_or_before(ds, history):
     rows = await get_rows(ds, query_path("outages_at"))
     assert {r["outage"] for r in rows} == set(history.scrapes[-1].records)
     scrape = history.scrapes[100]
-    for at in [scrape.title, utc(scrape.when + 300)[:-1], utc(scrape.when + 599)]:
+    for at in [scrape.title, pacific_clock(scrape.when + 300), utc(scrape.when + 599)]:
         rows = await get_rows(ds, query_path("outages_at", at=at))
         assert {r["snapshot_time"] for r in rows} == {scrape.title}, at
         assert [(r["outage"], r["estCustAffected"]) for r in rows] == sorted(
@@ -400,7 +407,7 @@ async def test_largest_outages_with_durations(ds, history):
     for row in rows:
         scrape, record = last[row["outage"]]
         began = min(record["OUTAGE_START"] // 1000, first_seen[row["outage"]])
-        assert row["duration_hours"] == round((scrape.when - began) / 3600, 1)
+        assert row["duration_hours"] == pytest.approx((scrape.when - began) / 3600, abs=0.0051)
         assert row["ongoing"] == (row["outage"] in history.scrapes[-1].records)
         assert row["cause"] == record["OUTAGE_CAUSE"]
 
@@ -606,6 +613,7 @@ def test_customers_over_time_thinned_reports_each_stretchs_peak_and_its_bands(tm
 
     conn = connect(tmp_path / "outages.db")
     create_schema(conn)
+    register_sql_functions(conn)  # as the plugin does: the queries read times with unix_time()
     rng = random.Random(1)
     conn.executemany(
         "insert into snapshots (id, hash, [when], title, outage_count, customers_affected, gap_class, gap_seconds) "

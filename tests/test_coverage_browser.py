@@ -67,4 +67,4 @@ def test_the_chart_shades_the_stretch_the_scraper_did_not_see(chromium, server, 
         page.screenshot(path=tmp_path / "customers_over_time.png", full_page=True)
     assert errors == []
     assert bands == 1
-    assert "Not seen" in legend and "blind" in legend
+    assert "Marked" in legend and "blind: the scraper missed changes" in legend

@@ -140,7 +140,7 @@ def test_an_unknown_gap_makes_uncertain_only_the_lives_that_begin_or_end_in_it(t
     three = query(db, "select * from outages_expanded where outage = 3")[0]
     assert three["duration_uncertain"] == 1
     assert three["possible_duration_hours"] is None
-    assert three["duration_hours_min"] == pytest.approx(600 / 3600, abs=0.01)
+    assert three["duration_hours"] == pytest.approx(600 / 3600, abs=0.01)
     assert three["duration_hours_max"] == pytest.approx((600 + 7200) / 3600, abs=0.01)
     # Across an unknown gap only its first 30 minutes are counted: 4 x (10 + 30 + 10)
     assert one["customer_minutes"] == 200

@@ -16,6 +16,7 @@ import pytest
 
 from pge_outages.build import build_database
 from pge_outages.synthetic import generate_history, iter_versions
+from pge_outages.times import register_sql_functions
 from support.helpers import commit_versions
 
 AUGUST_2025 = 1755648000  # 2025-08-20 00:00 UTC
@@ -56,7 +57,7 @@ def test_replayed_snapshot_is_suspect_and_stretches_no_outage(tmp_path):
         "select outage from outage_snapshots where snapshot = ?", (replay_snapshot,))) == ids
     # Their lives end in February 2024, as they did.
     rows = conn.execute(
-        f"select outage, latest, possible_duration_hours, duration_hours_min, probably_ended"
+        f"select outage, latest, possible_duration_hours, duration_hours, probably_ended"
         f" from outages_expanded where outage in ({','.join('?' * len(ids))})", ids).fetchall()
     assert len(rows) == 6
     for outage, latest, _hours, hours_min, ended in rows:
@@ -160,6 +161,7 @@ def test_a_replay_leaks_into_no_canned_query(tmp_path):
     db = tmp_path / "outages.db"
     build_database(repo, db)
     conn = sqlite3.connect(db)
+    register_sql_functions(conn)  # as the plugin does: the queries read times with unix_time()
     queries = yaml.safe_load((ROOT / "metadata.yml").read_text())["databases"]["outages"]["queries"]
     checked = 0
     for name, query in queries.items():

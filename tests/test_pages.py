@@ -24,6 +24,7 @@ from pge_outages.build import build_database
 from pge_outages.datasette_plugin import pacific_time
 from pge_outages.pages import FRAME_SIZE, MAX_FRAME_SIZE
 from pge_outages.synthetic import generate_history
+from pge_outages.times import PACIFIC
 from support.browser import METADATA, SERVE_SETTINGS
 from support.helpers import commit_files, git, rows
 from support.storm import fill_storm
@@ -130,10 +131,12 @@ async def test_frames_are_bounded_and_the_period_reads_times_as_outages_at_does(
     whole = await get_frames(ds, **{"from": first_title})
     assert whole["limit"] == FRAME_SIZE and len(whole["snapshots"]) == FRAME_SIZE
     assert whole["total"] == total and whole["next"] == FRAME_SIZE
-    # The title's own offset, or the same moment in UTC without one: the same snapshots.
+    # The title's own offset, the same moment in UTC with a Z, or on the Pacific clock without an
+    # offset: the same snapshots.
     when = rows(database, "select [when] from snapshots where id = ?", second)[0][0]
-    naive = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    for moment in (second_title, naive, naive + "Z"):
+    in_utc = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    naive = datetime.fromtimestamp(when, PACIFIC).strftime("%Y-%m-%dT%H:%M:%S")
+    for moment in (second_title, naive, in_utc + "Z"):
         frames = await get_frames(ds, **{"from": moment, "limit": 3})
         assert [s[0] for s in frames["snapshots"]] == [second, second + 1, second + 2], moment
     # A + left unencoded in a URL comes as a space.
@@ -155,9 +158,9 @@ async def test_frames_are_bounded_and_the_period_reads_times_as_outages_at_does(
 @pytest.mark.asyncio
 @pytest.mark.parametrize("query, error", [
     ("from=yesterday",
-     "from: 'yesterday' is not an ISO 8601 time, such as 2019-10-27T15:00-07:00 (without an offset: UTC)"),
+     "from: 'yesterday' is not an ISO 8601 time, such as 2019-10-27T15:00-07:00 (without an offset: Pacific time)"),
     ("to=2019-13-01",
-     "to: '2019-13-01' is not an ISO 8601 time, such as 2019-10-27T15:00-07:00 (without an offset: UTC)"),
+     "to: '2019-13-01' is not an ISO 8601 time, such as 2019-10-27T15:00-07:00 (without an offset: Pacific time)"),
     ("from=2019-10-28&to=2019-10-27", "from (2019-10-28) is after to (2019-10-27)"),
     ("offset=-1", "offset: '-1' is not a whole number 0 or more"),
     ("offset=x", "offset: 'x' is not a whole number 0 or more"),

@@ -13,6 +13,7 @@ import sqlite3
 import pytest
 import yaml
 
+from pge_outages.times import register_sql_functions
 from support.helpers import ROOT, build_synthetic
 
 # The shapes of bench/queries.py that a view of runs can answer from an index.
@@ -42,6 +43,7 @@ FULL_READS = re.compile(r"MATERIALIZE|AUTOMATIC|\bSCAN (s|r|v|version_runs|outag
 def database(tmp_path_factory):
     db = build_synthetic(tmp_path_factory.mktemp("plans"), commits=200, era="legacy", seed=9, outages=60)
     conn = sqlite3.connect(db)
+    register_sql_functions(conn)  # as the plugin does: the queries read times with unix_time()
     snapshot = conn.execute("select max(id) / 2 from snapshots").fetchone()[0]
     region, cause = conn.execute(
         "select regionName, cause from outage_snapshots where snapshot = ? limit 1", (snapshot,)).fetchone()

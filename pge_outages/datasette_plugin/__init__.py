@@ -12,11 +12,11 @@ period's snapshots on a map (`/-/replay`) and shows an outage's history on its o
 """
 
 import json
+import re
 import sqlite3
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode
-from zoneinfo import ZoneInfo
 
 import orjson
 from datasette import hookimpl
@@ -35,11 +35,15 @@ from ..pages import (
     draw_customers_chart,
     query_parameter_problems,
     read_county_map,
+    read_feed_changes,
     read_frame_request,
     read_frames,
     read_moment,
     read_outage_history,
+    read_suspect_spans,
 )
+from ..times import DST_RULE, NAIVE_RULE, PACIFIC, read_seconds, register_sql_functions
+from ..times import read_time as read_typed_time
 from .databases import metadata_for, our_databases
 
 # The outage page's replay link opens this many seconds before and after the outage.
@@ -105,7 +109,6 @@ def asgi_wrapper(datasette):
 # with the scraper's offset, and some canned queries give UTC text ending in Z: every one of
 # them is shown in Pacific time, with its offset, in HTML tables only (render_cell).
 
-PACIFIC = ZoneInfo("America/Los_Angeles")
 # Columns of Unix seconds (UTC): the feed's times, snapshots' `when`, restoration_slips' own.
 UNIX_TIME_COLUMNS = frozenset({
     "outageStartTime", "lastUpdateTime", "currentEtor", "autoEtor", "crewEta", "when",
@@ -128,16 +131,8 @@ def read_time(value, column: str) -> datetime | None:
         except (OverflowError, OSError, ValueError):
             return None
     if (column in ISO_TIME_COLUMNS or column in UNIX_TIME_COLUMNS) and isinstance(value, str):
-        return _read_iso(value)
+        return read_typed_time(value, naive=None)
     return None
-
-
-def _read_iso(text: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
 
 
 def pacific_time(moment: datetime) -> str:
@@ -214,7 +209,7 @@ def describe_geometry(text: str) -> str | None:
 def render_cell(value, column, table, database, datasette):
     if isinstance(value, dict) and "label" in value:
         # A reference Datasette shows by its label: a snapshot, labelled by its title.
-        moment = _read_iso(value["label"]) if isinstance(value["label"], str) else None
+        moment = read_typed_time(value["label"], naive=None) if isinstance(value["label"], str) else None
         return None if moment is None or table is None else _reference_html(
             datasette, database, table, column, value, moment)
     if table is not None and column.endswith("snapshot") and type(value) is int:
@@ -239,7 +234,7 @@ async def _snapshot_html(datasette, database: str, table: str, column: str, snap
     if not any(key["column"] == column and key["other_table"] == "snapshots" for key in keys):
         return None
     found = (await db.execute("select title from snapshots where id = ?", [snapshot])).first()
-    moment = _read_iso(found[0]) if found and isinstance(found[0], str) else None
+    moment = read_typed_time(found[0], naive=None) if found and isinstance(found[0], str) else None
     if moment is None:
         return None
     return await _reference_html(datasette, database, table, column, {"value": snapshot, "label": found[0]}, moment)
@@ -301,6 +296,28 @@ def extra_body_script(template, columns):
     if template not in ("table.html", "query.html") or "geometry" not in (columns or []):
         return ""
     return f"window.pgeOutages = Object.assign(window.pgeOutages || {{}}, {json.dumps({'shades': MAP_SHADES})});"
+
+
+@hookimpl(specname="extra_body_script")
+def chart_marks(template, database, request, datasette):
+    """On the chart's page, what static/customers-chart.js marks besides the query's rows: the
+    feed's changes and the runs of suspect snapshots in the period, as window.pgeOutagesChartMarks."""
+    if not is_chart_page(template, request):
+        return None
+    start, end = read_seconds(request.args.get("from")), read_seconds(request.args.get("to"))
+
+    def read(conn):
+        return {"feedChanges": read_feed_changes(conn), "suspectSpans": read_suspect_spans(conn, start, end)}
+
+    async def script():
+        try:
+            marks = await _read(datasette, read, database)
+        except sqlite3.OperationalError:  # over sql_time_limit_ms: the chart goes without them
+            marks = {"feedChanges": [], "suspectSpans": []}
+        # Inside <script>: "</" would end it.
+        return "window.pgeOutagesChartMarks = " + json.dumps(marks).replace("</", "<\\/") + ";"
+
+    return script
 
 
 # The replay of a period on the map (/-/replay, its frames from /-/replay.json) and the
@@ -426,7 +443,8 @@ async def replay_page(datasette, request):
         **_leaflet(datasette),
     }
     html = await datasette.render_template(
-        REPLAY_TEMPLATE, {"replay": replay, "error": error, **_leaflet(datasette)}, request=request)
+        REPLAY_TEMPLATE, {"replay": replay, "error": error, "time_note": TIME_NOTE, **_leaflet(datasette)},
+        request=request)
     return Response.html(html, status=400 if error else 200)
 
 
@@ -449,7 +467,7 @@ async def county_map_page(datasette, request):
             # The table reads times with SQLite, which knows fewer forms than this page: it gets the snapshot's.
             county_map["table_at"] = _iso_utc(county_map["when"])
     html = await datasette.render_template(COUNTY_MAP_TEMPLATE, {
-        "county_map": county_map, "error": error, "at": text,
+        "county_map": county_map, "error": error, "at": text, "time_note": TIME_NOTE,
         "counties_at": datasette.urls.database(database) + "/counties_at",
         "form_action": datasette.urls.database(database) + "/-/counties",
     }, request=request)
@@ -496,6 +514,29 @@ def read_recent_coverage(conn: sqlite3.Connection, days: int = COVERAGE_DAYS) ->
         "total": round(total),
         "classes": [(name, round(value, 1), round(100 * value / total)) for name, value in hours.items()],
     }
+
+
+@hookimpl
+def prepare_connection(conn):
+    """unix_time(), with which the canned queries read the times typed into them (times.py)."""
+    register_sql_functions(conn)
+
+
+# Said beside each box a time is typed into: the query form's, /-/replay's and /-/counties'.
+TIME_NOTE = Markup(' <small class="time-rule">ISO 8601, {} ({})</small>').format(NAIVE_RULE, DST_RULE)
+# A box of the query form a time is typed into, as Datasette's query.html writes it.
+_TIME_BOX = re.compile(r'(<input type="text" id="qp\d+" name="(?:at|from|to)" value="[^"]*">)')
+
+
+def note_time_parameters(html: str) -> Markup:
+    """The query form, with the rule for a time without an offset beside each box a time is typed
+    into: Datasette's template has no block for one (templates/query.html)."""
+    return Markup(_TIME_BOX.sub(lambda box: box.group(1) + str(TIME_NOTE), str(html)))
+
+
+@hookimpl
+def prepare_jinja2_environment(env):
+    env.filters["note_time_parameters"] = note_time_parameters
 
 
 @hookimpl(specname="extra_template_vars")
@@ -559,6 +600,8 @@ def outage_page_vars(template, database, table, view_name, request, datasette):
         ]
         return {"outage_page": {
             "chart": draw_customers_chart(found["customers"], _tick, utc_offset=_pacific_offset),
+            "duration_hours": found["duration_hours"],
+            "duration_uncertain": found["duration_uncertain"],
             "versions": versions,
             "more_versions": found["more_versions"],
             "location": {

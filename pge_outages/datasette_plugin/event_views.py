@@ -5,12 +5,11 @@ templates/. Registered by the plugin's register_routes.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from datasette.utils.asgi import NotFound, Response
 
-from ..event_pages import ORDERS, event_chart, event_period, read_event, read_events, read_reliability
+from ..event_pages import ORDERS, event_chart, event_period, event_time, read_event, read_events, read_reliability
 from . import _clock, _iso_utc, _named, _pacific_offset, _read, _tick, outages_database
 
 EVENTS_TEMPLATE = "pge-outages-events.html"
@@ -33,12 +32,8 @@ def _links(datasette, database: str, event: dict) -> dict[str, str]:
 
 def _shown(event: dict) -> dict:
     """An event's times as the pages show them, in Pacific time."""
-    return dict(event, start_shown=_clock(_seconds(event["start"])), end_shown=_clock(_seconds(event["end"])),
-                peak_shown=_clock(_seconds(event["peak_at"])))
-
-
-def _seconds(text: str) -> int:
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+    return dict(event, start_shown=_clock(event_time(event["start"])), end_shown=_clock(event_time(event["end"])),
+                peak_shown=_clock(event_time(event["peak_at"])))
 
 
 async def events_page(datasette, request):
@@ -89,6 +84,5 @@ async def reliability_page(datasette, request):
         "events_url": datasette.urls.database(database) + "/-/events",
         "days_url": datasette.urls.table(database, "reliability_by_day"),
         "years_url": datasette.urls.table(database, "reliability_years"),
-        "updated": datetime.now(UTC).strftime("%Y-%m-%d"),
     }, request=request)
     return Response.html(html)

@@ -2,6 +2,11 @@
 // width, drawn as the page loads, on a time axis in Pacific time. The plugin's extra_js_urls
 // loads it on that page only, after the Vega, Vega-Lite and vega-embed files that
 // datasette-dashboards ships (served by Datasette itself: no CDN).
+//
+// It marks what the line does not show: the spans the scraper did not see (blind, or with no
+// evidence either way: the query's unseen_* columns), the runs of suspect snapshots it leaves out,
+// and the changes of the feed, where a step in the line is the feed's, not the outages' (both
+// from window.pgeOutagesChartMarks, which the plugin's extra_body_script writes).
 (function () {
   "use strict";
   var HOUR = 3600 * 1000;
@@ -12,6 +17,13 @@
     minute: "2-digit", hourCycle: "h23", weekday: "short", timeZoneName: "short",
   });
   var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  // The legend's words for each kind of marked span.
+  var KINDS = {
+    blind: "blind: the scraper missed changes",
+    unknown: "not seen: no evidence either way",
+    suspect: "suspect snapshots, left out",
+  };
+  var marks = window.pgeOutagesChartMarks || {};
 
   var table = document.querySelector("table.rows-and-columns");
   var json = document.querySelector(".export-links a[href*='.json']");
@@ -109,14 +121,40 @@
       var ms = row.when * 1000;
       return {t: ms, time: tooltipTime(ms), customers: row.customers_affected, outages: row.outage_count};
     });
-    // The stretches the scraper did not see: blind (2) or with no evidence either way (1).
-    var unseen = rows.filter(function (row) { return row.unseen_from != null; }).map(function (row) {
-      return {from: row.unseen_from * 1000, to: row.unseen_to * 1000, kind: row.unseen === 2 ? "blind" : "unknown",
-              span: tooltipTime(row.unseen_from * 1000) + " to " + tooltipTime(row.unseen_to * 1000)};
-    });
     var lo = data[0].t;
     var hi = data[data.length - 1].t;
     if (hi - lo < HOUR) { lo -= HOUR / 2; hi += HOUR / 2; }
+    // Spans too short to see (one suspect snapshot) are drawn this wide, centred where they are.
+    var least = (hi - lo) / 300;
+    function span(from, to, kind, note) {
+      var middle = (from + to) / 2;
+      var half = Math.max(to - from, least) / 2;
+      return {from: Math.max(lo, middle - half), to: Math.min(hi, middle + half), kind: kind,
+              span: tooltipTime(from) + (to > from ? " to " + tooltipTime(to) : ""), note: note};
+    }
+    // The stretches the scraper did not see: blind (2) or with no evidence either way (1).
+    var spans = rows.filter(function (row) { return row.unseen_from != null; }).map(function (row) {
+      return row.unseen === 2
+        ? span(row.unseen_from * 1000, row.unseen_to * 1000, KINDS.blind, "the feed's own times show changes it missed")
+        : span(row.unseen_from * 1000, row.unseen_to * 1000, KINDS.unknown, "nothing shows whether anything changed");
+    });
+    // The runs of suspect snapshots, glitches of the feed left out of the line.
+    (marks.suspectSpans || []).forEach(function (run) {
+      var from = run.from * 1000, to = run.to * 1000;
+      if (to >= lo && from <= hi) {
+        spans.push(span(from, to, KINDS.suspect, run.snapshots + " suspect snapshot" + (run.snapshots === 1 ? "" : "s") +
+                        " (" + run.why + ") left out"));
+      }
+    });
+    // The changes of the feed in the period.
+    var changes = (marks.feedChanges || []).filter(function (change) {
+      return change.when * 1000 >= lo && change.when * 1000 <= hi;
+    }).map(function (change) {
+      var when = change.when * 1000;
+      // On the chart, the label's first clause: "Layer 5 stops holding the outages that have an area".
+      return {t: when, label: change.label, time: change.certainty === "recorded" ? tooltipTime(when) : change.certainty,
+              short: change.label.split(":")[0]};
+    });
     var ticks = pacificTicks(lo, hi, Math.max(3, Math.floor(width / 120)));
     var labels = {};
     ticks.forEach(function (tick) { labels[tick.value] = tick.label; });
@@ -142,13 +180,22 @@
       data: {values: data},
       encoding: {x: x},
       layer: [
-        {data: {values: unseen},
-         mark: {type: "rect", opacity: 0.35},
+        {data: {values: spans},
+         mark: {type: "rect", opacity: 0.4},
          encoding: {x: Object.assign({}, x, {field: "from"}), x2: {field: "to"},
-                    color: {field: "kind", type: "nominal", title: "Not seen",
-                            scale: {domain: ["blind", "unknown"], range: ["#7f8c8d", "#d5dbdb"]},
-                            legend: unseen.length ? {orient: "top"} : null},
-                    tooltip: [{field: "kind", title: "The scraper was"}, {field: "span", title: "From"}]}},
+                    color: {field: "kind", type: "nominal", title: "Marked",
+                            scale: {domain: [KINDS.blind, KINDS.unknown, KINDS.suspect],
+                                    range: ["#7f8c8d", "#d5dbdb", "#f0b27a"]},
+                            legend: spans.length ? {orient: "top", labelLimit: 400} : null},
+                    tooltip: [{field: "kind", title: "Marked"}, {field: "span", title: "When"},
+                              {field: "note", title: "Why"}]}},
+        {data: {values: changes},
+         mark: {type: "rule", color: "#6c3483", strokeDash: [6, 3], strokeWidth: 1.5},
+         encoding: {tooltip: [{field: "label", title: "Feed change"}, {field: "time", title: "When"}]}},
+        {data: {values: changes},
+         mark: {type: "text", color: "#6c3483", align: "left", baseline: "top", dx: 4, dy: 4, fontSize: 11, limit: 280},
+         encoding: {y: {value: 0}, text: {field: "short"},
+                    tooltip: [{field: "label", title: "Feed change"}, {field: "time", title: "When"}]}},
         {mark: {type: "line", color: "#c0392b", interpolate: "step-after"},
          encoding: {y: {field: "customers", type: "quantitative", title: "Customers affected",
                         axis: {titleColor: "#c0392b", format: ",d"}}}},
