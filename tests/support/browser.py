@@ -174,7 +174,8 @@ def _scroll_into_frame(page, selector: str, margin: int = 24) -> None:
 
 
 def take_screenshots(db: Path, out: Path) -> list[Path]:
-    """Screenshot the map of the outages out now, the customers chart, the areas and the replay of `db` into `out`."""
+    """Screenshot the map of the outages out now, the customers chart, the areas, the replay, the
+    database page and the largest event's page of `db` into `out`."""
     executable = find_chromium()
     if executable is None:
         raise ServerError(f"Chromium is not installed: {INSTALL_CHROMIUM}")
@@ -200,11 +201,19 @@ def take_screenshots(db: Path, out: Path) -> list[Path]:
         page.wait_for_timeout(3000)  # let it play a few frames
         replay_png = out / "replay.png"
         page.screenshot(path=replay_png)
-    return [map_png, chart_png, areas_png, replay_png]
+        page.goto(f"{url}/outages")
+        database_png = out / "database.png"
+        page.screenshot(path=database_png)
+        page.goto(f"{url}/-/events")
+        page.click("table.events-table a >> nth=0")  # the largest event
+        page.wait_for_selector("svg.outage-chart path.line")
+        event_png = out / "event.png"
+        page.screenshot(path=event_png)
+    return [map_png, chart_png, areas_png, replay_png, database_png, event_png]
 
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
-        sys.exit("usage: python tests/support/browser.py DATABASE OUTPUT_DIRECTORY")
+        sys.exit("usage (in tests/): python -m support.browser DATABASE OUTPUT_DIRECTORY")
     for path in take_screenshots(Path(sys.argv[1]), Path(sys.argv[2])):
         print(path)
