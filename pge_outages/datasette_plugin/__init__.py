@@ -8,7 +8,8 @@ facet it, so the page shows its first rows at once.
 
 It also shows every time in the HTML tables in Pacific time (the JSON and SQL
 keep the stored value), and draws the chart of `customers_over_time`. It replays a
-period's snapshots on a map (`/-/replay`) and shows an outage's history on its own page.
+period's snapshots on a map (`/-/replay`) and shows an outage's history on its own page. atom.py
+serves the Atom feed of alerts.
 """
 
 import json
@@ -40,7 +41,11 @@ from ..pages import (
     read_moment,
     read_outage_history,
 )
+from .atom import content_html, prepare_connection, register_magic_parameters, register_output_renderer  # noqa: F401
 from .databases import metadata_for, our_databases
+
+# atom.py's hooks (prepare_connection, register_magic_parameters, register_output_renderer) are
+# registered with this module's, whose names they are imported under.
 
 # The outage page's replay link opens this many seconds before and after the outage.
 REPLAY_MARGIN = 30 * 60
@@ -116,7 +121,7 @@ UNIX_TIME_COLUMNS = frozenset({
 ISO_TIME_COLUMNS = frozenset({
     "title", "time", "earliest", "latest", "gap_start", "gap_end", "first_seen", "last_seen",
     "snapshot_time", "last_before", "first_after", "started", "estimated_restoration",
-    "last_update",
+    "last_update", "atom_updated",
 })
 
 
@@ -220,6 +225,9 @@ def render_cell(value, column, table, database, datasette):
     if table is not None and column.endswith("snapshot") and type(value) is int:
         # A snapshot Datasette did not label (an outage's own page): its time, linking to it.
         return _snapshot_html(datasette, database, table, column, value)
+    if column == "atom_content_html":
+        # The alerts feed's entries (atom.py), on the query's page as a feed reader shows them.
+        return content_html(value)
     if column == "geometry" and isinstance(value, str):
         # The map above draws it: the table says what it is, not its thousands of coordinates.
         summary = describe_geometry(value)
