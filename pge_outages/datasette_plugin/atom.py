@@ -2,8 +2,8 @@
 
 datasette-atom renders it. This module gives the query what SQL alone cannot: the database's name and
 address (the magic parameters :_database_name and :_database_url, so its ids and links are right under
-any file name and host), times as a reader in California reads them (the SQL function pacific_time),
-and a valid empty feed where datasette-atom 0.9 fails on a query with no rows.
+any file name and host), times as a reader in California reads them (the SQL functions pacific_time
+and pacific_day), and a valid empty feed where datasette-atom 0.9 fails on a query with no rows.
 """
 
 from datetime import UTC, datetime
@@ -26,6 +26,25 @@ def reader_time(value) -> str | None:
     >>> reader_time(1572214818), reader_time("2019-12-01T08:05:00Z"), reader_time("noon")
     ('Sun, Oct 27, 2019, 3:20 PM PDT', 'Sun, Dec 1, 2019, 12:05 AM PST', None)
     """
+    local = _pacific(value)
+    if local is None:
+        return None
+    hour = local.hour % 12 or 12
+    return (f"{local:%a}, {local:%b} {local.day}, {local.year}, {hour}:{local:%M} "
+            f"{'AM' if local.hour < 12 else 'PM'} {local:%Z}")
+
+
+def pacific_day(value) -> str | None:
+    """The Pacific day of a moment (as reader_time reads it), `2019-12-01`; None for no moment.
+
+    >>> pacific_day("2019-12-01T08:05:00Z"), pacific_day("2019-12-01T07:55:00Z")
+    ('2019-12-01', '2019-11-30')
+    """
+    local = _pacific(value)
+    return None if local is None else local.date().isoformat()
+
+
+def _pacific(value) -> datetime | None:
     moment = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
@@ -39,12 +58,7 @@ def reader_time(value) -> str | None:
             return None
         if moment.tzinfo is None:
             return None
-    if moment is None:
-        return None
-    local = moment.astimezone(PGE_TIME_ZONE)
-    hour = local.hour % 12 or 12
-    return (f"{local:%a}, {local:%b} {local.day}, {local.year}, {hour}:{local:%M} "
-            f"{'AM' if local.hour < 12 else 'PM'} {local:%Z}")
+    return None if moment is None else moment.astimezone(PGE_TIME_ZONE)
 
 
 def html_escape(value) -> str | None:
@@ -55,6 +69,7 @@ def html_escape(value) -> str | None:
 @hookimpl
 def prepare_connection(conn):
     conn.create_function("pacific_time", 1, reader_time, deterministic=True)
+    conn.create_function("pacific_day", 1, pacific_day, deterministic=True)
     conn.create_function("html_escape", 1, html_escape, deterministic=True)
 
 
