@@ -60,6 +60,8 @@ def query_parameter_problems(args: Mapping[str, str]) -> list[str]:
     outage: 'abc' is not an outage number, such as 3116600
     >>> query_parameter_problems({"from": "2019-10-28", "to": "2019-10-27"})
     ['from (2019-10-28) is after to (2019-10-27): nothing lies between them']
+    >>> query_parameter_problems({"min_customers": "5,000"})
+    ["min_customers: '5,000' is not a whole number of customers, such as 5000; it was read as empty"]
     """
     problems = []
     moments = {}
@@ -78,6 +80,10 @@ def query_parameter_problems(args: Mapping[str, str]) -> list[str]:
     outage = (args.get("outage") or "").strip()
     if outage and not outage.isdigit():
         problems.append(f"outage: {outage!r} is not an outage number, such as 3116600")
+    customers = (args.get("min_customers") or "").strip()
+    if customers and not (customers.isascii() and customers.isdigit()):
+        problems.append(f"min_customers: {customers!r} is not a whole number of customers, such as 5000; "
+                        "it was read as empty")
     return problems
 
 

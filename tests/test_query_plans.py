@@ -13,7 +13,7 @@ import sqlite3
 import pytest
 import yaml
 
-from pge_outages.times import register_sql_functions
+from pge_outages.datasette_plugin import prepare_connection
 from support.helpers import ROOT, build_synthetic
 
 # The shapes of bench/queries.py that a view of runs can answer from an index.
@@ -43,7 +43,7 @@ FULL_READS = re.compile(r"MATERIALIZE|AUTOMATIC|\bSCAN (s|r|v|version_runs|outag
 def database(tmp_path_factory):
     db = build_synthetic(tmp_path_factory.mktemp("plans"), commits=200, era="legacy", seed=9, outages=60)
     conn = sqlite3.connect(db)
-    register_sql_functions(conn)  # as the plugin does: the queries read times with unix_time()
+    prepare_connection(conn)  # as the plugin does: the queries read times with unix_time()
     snapshot = conn.execute("select max(id) / 2 from snapshots").fetchone()[0]
     region, cause = conn.execute(
         "select regionName, cause from outage_snapshots where snapshot = ? limit 1", (snapshot,)).fetchone()
@@ -87,3 +87,18 @@ def test_restoration_slips_reads_outages_not_their_snapshots(database):
         r"outage_snapshots|version_runs|AUTOMATIC|\bSCAN (v|r|s|outage_versions|snapshots)\b", step)], plan
     assert "SEARCH v USING INDEX outage_versions_outage (outage=?)" in plan, plan
     assert conn.execute(sql, parameters).fetchall(), "the history should hold restoration estimates"
+
+
+def test_alerts_reads_the_last_30_days_of_outages_by_index(database):
+    """The feed's outages are found from outages_last_snapshot and looked up one by one: never a scan
+    of outages, its versions or its runs, however long the history."""
+    conn, _ = database
+    prepare_connection(conn)  # the plugin's SQL functions, as Datasette's connections have them
+    metadata = yaml.safe_load((ROOT / "metadata.yml").read_text())
+    sql = metadata["databases"]["outages"]["queries"]["alerts"]["sql"]
+    parameters = {"min_customers": "", "_database_name": "outages", "_database_url": "http://localhost/outages"}
+    plan = [row[3] for row in conn.execute(f"explain query plan {sql}", parameters)]
+    assert "SEARCH o USING INDEX outages_last_snapshot (last_snapshot>?)" in plan, plan
+    assert not [step for step in plan if re.search(
+        r"AUTOMATIC|\bSCAN (outages|outage_versions|version_runs|v|r|first|last|gone|changed)\b", step)], plan
+    assert conn.execute(sql, parameters).fetchall(), "the history should hold large outages"

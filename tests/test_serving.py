@@ -36,10 +36,11 @@ METADATA = yaml.safe_load((ROOT / "metadata.yml").read_text())
 # adds _nocount to some GET requests, renders times and adds a chart; datasette-geojson
 # only adds a .geojson output of the rows, for datasette-geojson-map; datasette-dashboards,
 # whose Vega files draw that chart, runs only the read-only SQL of dashboards metadata.yml
-# would configure, and brings datasette-render-markdown, which renders cells); any other
-# could add a way to write.
+# would configure, and brings datasette-render-markdown, which renders cells; datasette-atom
+# only adds an .atom output of the rows, for the alerts feed); any other could add a way to write.
 READ_ONLY_PLUGINS = {"datasette-vega", "datasette-cluster-map", "datasette-leaflet", "datasette-geojson-map",
-                     "datasette-geojson", "datasette-dashboards", "datasette-render-markdown", "pge-outages"}
+                     "datasette-geojson", "datasette-dashboards", "datasette-render-markdown", "datasette-atom",
+                     "pge-outages"}
 
 # Each snapshot's totals next to what its outages add up to, read in one query,
 # so a snapshot written without its outages (or half of them) cannot hide.

@@ -8,7 +8,8 @@ facet it, so the page shows its first rows at once.
 
 It also shows every time in the HTML tables in Pacific time (the JSON and SQL
 keep the stored value), and draws the chart of `customers_over_time`. It replays a
-period's snapshots on a map (`/-/replay`) and shows an outage's history on its own page.
+period's snapshots on a map (`/-/replay`) and shows an outage's history on its own page. atom.py
+serves the Atom feed of alerts.
 """
 
 import json
@@ -44,7 +45,12 @@ from ..pages import (
 )
 from ..times import DST_RULE, NAIVE_RULE, PACIFIC, read_seconds, register_sql_functions
 from ..times import read_time as read_typed_time
+from . import atom
+from .atom import content_html, register_magic_parameters, register_output_renderer  # noqa: F401
 from .databases import metadata_for, our_databases
+
+# atom.py's hooks (register_magic_parameters, register_output_renderer) are registered with this
+# module's, whose names they are imported under; its SQL functions with prepare_connection's.
 
 # The outage page's replay link opens this many seconds before and after the outage.
 REPLAY_MARGIN = 30 * 60
@@ -119,7 +125,7 @@ UNIX_TIME_COLUMNS = frozenset({
 ISO_TIME_COLUMNS = frozenset({
     "title", "time", "earliest", "latest", "gap_start", "gap_end", "first_seen", "last_seen",
     "snapshot_time", "last_before", "first_after", "started", "estimated_restoration",
-    "last_update",
+    "last_update", "atom_updated",
 })
 
 
@@ -215,6 +221,9 @@ def render_cell(value, column, table, database, datasette):
     if table is not None and column.endswith("snapshot") and type(value) is int:
         # A snapshot Datasette did not label (an outage's own page): its time, linking to it.
         return _snapshot_html(datasette, database, table, column, value)
+    if column == "atom_content_html":
+        # The alerts feed's entries (atom.py), on the query's page as a feed reader shows them.
+        return content_html(value)
     if column == "geometry" and isinstance(value, str):
         # The map above draws it: the table says what it is, not its thousands of coordinates.
         summary = describe_geometry(value)
@@ -518,8 +527,10 @@ def read_recent_coverage(conn: sqlite3.Connection, days: int = COVERAGE_DAYS) ->
 
 @hookimpl
 def prepare_connection(conn):
-    """unix_time(), with which the canned queries read the times typed into them (times.py)."""
+    """The SQL functions of the canned queries: unix_time(), with which they read the times typed
+    into them (times.py), and the alerts feed's (atom.py)."""
     register_sql_functions(conn)
+    atom.register_sql_functions(conn)
 
 
 # Said beside each box a time is typed into: the query form's, /-/replay's and /-/counties'.
