@@ -24,9 +24,10 @@ import pge_outages.areas
 from pge_outages.areas import AreaReader, InvalidAreas, parse_areas
 from pge_outages.build import build_database
 from pge_outages.cli import build as build_command
+from pge_outages.datasette_plugin import prepare_connection
 from pge_outages.schema import SCHEMA_VERSION
 from pge_outages.synthetic import AREAS_FILE, generate_history
-from pge_outages.times import PACIFIC, register_sql_functions
+from pge_outages.times import PACIFIC
 from pge_outages.writer import REUSE_BASE
 from support.browser import METADATA, SERVE_SETTINGS
 from support.helpers import (
@@ -586,7 +587,7 @@ async def test_a_storm_of_areas_is_quick_and_mapped_a_thousand_at_a_time(tmp_pat
     db = tmp_path / "outages.db"
     build_database(repo, db)
     conn = sqlite3.connect(db)
-    register_sql_functions(conn)  # as the plugin does: the queries read times with unix_time()
+    prepare_connection(conn)  # the plugin's SQL functions, as Datasette's connections have them
     for sql in ("select * from most_recent_areas", QUERIES["areas_at"]["sql"]):
         plan = " ".join(row[3] for row in conn.execute(f"explain query plan {sql}", {"at": ""}))
         assert "SEARCH a USING INDEX areas_outage" in plan and "USING INDEX area_runs_area" in plan, plan

@@ -26,10 +26,10 @@ import yaml
 from datasette.app import Datasette
 
 from pge_outages.build import build_database
-from pge_outages.datasette_plugin import EXPANDED_VIEWS, needs_nocount
+from pge_outages.datasette_plugin import EXPANDED_VIEWS, needs_nocount, prepare_connection
 from pge_outages.schema import OUR_TABLES, VIEWS_SQL
 from pge_outages.synthetic import generate_history
-from pge_outages.times import PACIFIC, register_sql_functions
+from pge_outages.times import PACIFIC
 from support.browser import CHART_FRAGMENT, METADATA, SERVE_SETTINGS
 from support.helpers import areas_file, commit_files, git
 
@@ -613,7 +613,7 @@ def test_customers_over_time_thinned_reports_each_stretchs_peak_and_its_bands(tm
 
     conn = connect(tmp_path / "outages.db")
     create_schema(conn)
-    register_sql_functions(conn)  # as the plugin does: the queries read times with unix_time()
+    prepare_connection(conn)  # the plugin's SQL functions, as Datasette's connections have them
     rng = random.Random(1)
     conn.executemany(
         "insert into snapshots (id, hash, [when], title, outage_count, customers_affected, gap_class, gap_seconds) "

@@ -12,7 +12,7 @@ import yaml
 
 from pge_outages import wire
 from pge_outages.build import build_database
-from pge_outages.times import register_sql_functions
+from pge_outages.datasette_plugin import prepare_connection
 from support.helpers import ROOT, make_repo
 
 QUERIES = yaml.safe_load((ROOT / "metadata.yml").read_text())["databases"]["outages"]["queries"]
@@ -67,7 +67,7 @@ def db(tmp_path_factory):
 def run(db, name: str, **params) -> list[dict]:
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
-    register_sql_functions(conn)  # as the plugin does: the queries read times with unix_time()
+    prepare_connection(conn)  # the plugin's SQL functions, as Datasette's connections have them
     try:
         return [dict(row) for row in conn.execute(QUERIES[name]["sql"], params)]
     finally:

@@ -15,8 +15,8 @@ import subprocess
 import pytest
 
 from pge_outages.build import build_database
+from pge_outages.datasette_plugin import prepare_connection
 from pge_outages.synthetic import generate_history, iter_versions
-from pge_outages.times import register_sql_functions
 from support.helpers import commit_versions
 
 AUGUST_2025 = 1755648000  # 2025-08-20 00:00 UTC
@@ -161,12 +161,14 @@ def test_a_replay_leaks_into_no_canned_query(tmp_path):
     db = tmp_path / "outages.db"
     build_database(repo, db)
     conn = sqlite3.connect(db)
-    register_sql_functions(conn)  # as the plugin does: the queries read times with unix_time()
+    prepare_connection(conn)  # the plugin's SQL functions, as Datasette's connections have them
     queries = yaml.safe_load((ROOT / "metadata.yml").read_text())["databases"]["outages"]["queries"]
     checked = 0
     for name, query in queries.items():
         params = {p: "" for p in query.get("params", [])}
-        cursor = conn.execute(query["sql"], params)
+        # The magic parameters Datasette fills (the alerts feed's database name and address).
+        params.update({"_database_name": "outages", "_database_url": "http://127.0.0.1/outages"})
+        cursor = conn.execute(query["sql"], {k: v for k, v in params.items() if f":{k}" in query["sql"]})
         columns = [d[0] for d in cursor.description]
         for row in cursor.fetchall():
             values = dict(zip(columns, row, strict=True))

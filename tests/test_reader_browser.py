@@ -21,13 +21,23 @@ SHOWN_TABLES = sorted(name for name, table in DESCRIBED["tables"].items() if not
 BEFORE = "1990-01-01T00:00-08:00"
 
 
-@pytest.fixture(scope="module", params=["today", "legacy"])
-def site(request, chromium, tmp_path_factory):
-    """A server for a history with areas (today's feed) and one without (the legacy feed)."""
-    db = build_synthetic(tmp_path_factory.mktemp(f"reader-{request.param}"), commits=150,
-                         era=request.param, outages=40, seed=4)
-    with running_datasette(db) as url:
-        yield request.param, url
+def serve(tmp_path_factory, era: str):
+    db = build_synthetic(tmp_path_factory.mktemp(f"reader-{era}"), commits=80, era=era, outages=30, seed=4)
+    return running_datasette(db)
+
+
+@pytest.fixture(scope="module")
+def today(chromium, tmp_path_factory):
+    """A history of today's feed, with areas."""
+    with serve(tmp_path_factory, "today") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def legacy(chromium, tmp_path_factory):
+    """A history of the legacy feed: no areas, so the pages of areas are empty."""
+    with serve(tmp_path_factory, "legacy") as url:
+        yield url
 
 
 def pages() -> list[str]:
@@ -47,22 +57,32 @@ def empty_pages() -> list[str]:
     return paths
 
 
-def test_every_page_loads_without_a_javascript_error(chromium, site):
-    era, url = site
-    failures = {}
+def failures(chromium, url: str, paths: list[str]) -> dict:
+    """The paths whose page answered other than 200, or logged a JavaScript error."""
+    found = {}
     with chromium_page(chromium) as page:
         errors = watch_errors(page)
-        for path in pages() + empty_pages():
+        for path in paths:
             before = len(errors)
-            response = page.goto(url + path)
-            page.wait_for_load_state("networkidle")
+            response = page.goto(url + path, wait_until="networkidle")
             if response.status != 200 or len(errors) > before:
-                failures[path] = (response.status, errors[before:])
-    assert failures == {}, era
+                found[path] = (response.status, errors[before:])
+    return found
 
 
-def test_each_canned_query_tab_carries_its_title(chromium, site):
-    _, url = site
+def test_every_page_loads_without_a_javascript_error(chromium, today):
+    assert failures(chromium, today, pages() + empty_pages()) == {}
+
+
+def test_pages_without_areas_or_rows_load_without_a_javascript_error(chromium, legacy):
+    """What differs without areas: the pages of areas, empty, and the pages that lead to them."""
+    paths = ["/", "/outages", "/outages/most_recent_snapshot", "/-/replay", "/-/counties",
+             "/outages/most_recent_areas", "/outages/area_snapshots", "/outages/areas_at"]
+    assert failures(chromium, legacy, paths + empty_pages()[:3]) == {}
+
+
+def test_each_canned_query_tab_carries_its_title(chromium, today):
+    url = today
     with chromium_page(chromium) as page:
         titles = {}
         for name in QUERIES:
@@ -77,8 +97,8 @@ def test_each_canned_query_tab_carries_its_title(chromium, site):
     ("/outages/customers_over_time?from=2019-10-28&to=2019-10-27",
      "from (2019-10-28) is after to (2019-10-27): nothing lies between them"),
 ])
-def test_a_parameter_the_query_cannot_read_is_named(chromium, site, path, said):
-    _, url = site
+def test_a_parameter_the_query_cannot_read_is_named(chromium, today, path, said):
+    url = today
     with chromium_page(chromium) as page:
         errors = watch_errors(page)
         page.goto(url + path)
