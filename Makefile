@@ -23,8 +23,11 @@ demo: $(STAMP)
 	$(BIN)/pge-outages build $(DEMO)/history $(DEMO)/outages.db
 	$(BIN)/pge-outages serve $(DEMO)/outages.db --port $(PORT)
 
+# The whole suite in two parts: everything but the timing tests on two workers, a test file to
+# each (pytest-xdist); then the timing tests, which assert on wall-clock time, alone.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not timing"
+	$(BIN)/python -m pytest -m timing
 
 # Write the code's constants and --help texts into the files that show them (a test fails while they differ).
 cog: $(STAMP)
