@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from .pages import count_step, draw_customers_chart, read_county_map
-from .times import read_seconds
+from .times import PACIFIC, read_seconds
 
 # How the Events page can list them.
 ORDERS = {"largest": "peak_customers desc, id", "newest": "start desc, id desc"}
@@ -31,22 +31,22 @@ def has_events(conn: sqlite3.Connection) -> bool:
 
 
 def read_events(conn: sqlite3.Connection, order: str = "largest") -> list[dict] | None:
-    """Every event, largest first or newest first; None when the database has no events table
-    (built before events were found)."""
+    """Every event with its key, largest first or newest first; None when the database has no
+    events table (built before events were found)."""
     if not has_events(conn):
         return None
-    rows = conn.execute(f"select {_EVENT_COLUMNS} from events order by {ORDERS[order]}")
-    return [_event(row) for row in rows]
+    events = [_event(row) for row in conn.execute(f"select {_EVENT_COLUMNS} from events order by {ORDERS[order]}")]
+    keys = _keys(events)
+    return [dict(event, key=keys[event["id"]]) for event in events]
 
 
-def read_event(conn: sqlite3.Connection, event_id: int) -> dict | None:
-    """One event with its customers out per trustworthy snapshot and the county map at its peak."""
-    if not has_events(conn):
+def read_event(conn: sqlite3.Connection, key: str) -> dict | None:
+    """One event, by its key, with its customers out per trustworthy snapshot and the county map
+    at its peak; None when there is no such event."""
+    events = read_events(conn, "newest")
+    event = next((event for event in events or [] if event["key"] == key), None)
+    if event is None:
         return None
-    row = conn.execute(f"select {_EVENT_COLUMNS} from events where id = ?", (event_id,)).fetchone()
-    if row is None:
-        return None
-    event = _event(row)
     event["customers"] = conn.execute(
         "select [when], customers_affected from snapshots where id between ? and ? and suspect is null order by id",
         (event["first_snapshot"], event["last_snapshot"])).fetchall()
@@ -127,6 +127,29 @@ def daily_chart(days: list[dict], threshold: float | None, width: int = 900, hei
         "x_ticks": [(round(left + (i + 0.5) * slot, 1), day["day"]) for i, day in enumerate(days) if i % every == 0],
         "threshold_y": y(shown_threshold) if shown_threshold is not None else None,
     }
+
+
+def event_key(start: str, nth: int = 1) -> str:
+    """An event's key, which lasts as the history grows: the Pacific day it began, `.2` and on for
+    a second event begun that day. Its id numbers events by start and may change when a longer
+    history moves the thresholds; its start may move by an hour or so, its day hardly ever. The
+    alerts feed names events the same way (metadata.yml, pacific_day()).
+
+    >>> event_key("2019-10-27T00:40:25Z"), event_key("2019-10-27T08:00:00Z", 2)
+    ('2019-10-26', '2019-10-27.2')
+    """
+    day = datetime.fromtimestamp(event_time(start), UTC).astimezone(PACIFIC).date().isoformat()
+    return day if nth == 1 else f"{day}.{nth}"
+
+
+def _keys(events: list[dict]) -> dict[int, str]:
+    keys: dict[int, str] = {}
+    seen: dict[str, int] = {}
+    for event in sorted(events, key=lambda event: (event["start"], event["id"])):
+        day = event_key(event["start"])
+        seen[day] = seen.get(day, 0) + 1
+        keys[event["id"]] = event_key(event["start"], seen[day])
+    return keys
 
 
 def _event(row: tuple) -> dict:

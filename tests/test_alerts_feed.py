@@ -149,7 +149,7 @@ async def test_the_feed_holds_the_large_outages_and_the_storm_not_the_small_ones
 
     event = by_id[tag("storm", "events", "2024-01-13")]
     assert event["title"] == f"Event: {peak:,} customers out at the peak, worst in Sonoma, Marin, Fresno"
-    assert event["link"] == "http://localhost/storm/-/events/1"
+    assert event["link"] == "http://localhost/storm/-/events/2024-01-13"  # the event's page, by the same key
     assert event["updated"] == datetime.fromisoformat(end)  # it is over: updated when it ended
     assert "<li>Began: Sat, Jan 13, 2024, 12:00 PM PST</li>" in event["content"]
     assert "<li>Worst counties: Sonoma (4,000), Marin (3,100), Fresno (50)</li>" in event["content"]

@@ -57,14 +57,14 @@ async def test_the_events_page_lists_the_storm_and_where_it_leads(ds):
     response = await ds.client.get("/outages/-/events")
     assert response.status_code == 200
     html = response.text
-    rows = re.findall(r'<tr data-event="(\d+)">(.*?)</tr>', html, re.S)
-    assert [event for event, _ in rows] == ["1"]
+    rows = re.findall(r'<tr data-event="([^"]+)">(.*?)</tr>', html, re.S)
+    assert [event for event, _ in rows] == ["2024-01-13"]  # its key: the Pacific day it began
     row = rows[0][1]
     assert "2024-01-13 12:00 PST (-08:00)" in row  # its start, Pacific
     # The background outage in Fresno (20-60 customers) is out during the storm too.
     assert "10,020" in row and "Sonoma, Marin, Fresno" in row
     links = dict((text, href) for href, text in re.findall(r'<a href="([^"]+)">([^<]+)</a>', row))
-    assert links["Event 1"] == "/outages/-/events/1"
+    assert links["2024-01-13"] == "/outages/-/events/2024-01-13"
     # The chart, the replay, the largest outages and the counties, for the event's span and an hour either side.
     for name, path in (("chart", "/outages/customers_over_time"), ("replay", "/outages/-/replay"),
                        ("largest outages", "/outages/largest_outages"), ("by county", "/outages/counties_between")):
@@ -79,12 +79,12 @@ async def test_the_events_page_lists_the_storm_and_where_it_leads(ds):
     assert {row["outage"] for row in largest} >= {10, 20, 11}
     # Both orders, and an unknown one read as the default.
     for order in ("newest", "largest", "nonsense"):
-        assert 'data-event="1"' in (await ds.client.get(f"/outages/-/events?order={order}")).text
+        assert 'data-event="2024-01-13"' in (await ds.client.get(f"/outages/-/events?order={order}")).text
 
 
 @pytest.mark.asyncio
 async def test_an_event_page_gives_its_curve_peak_estimate_and_map(ds):
-    html = (await ds.client.get("/outages/-/events/1")).text
+    html = (await ds.client.get("/outages/-/events/2024-01-13")).text
     assert "10,020 customers out at once, at 2024-01-13 15:00 PST (-08:00)" in html
     # Each county's most at once: Sonoma 6,000, Marin 4,000, Fresno 30 (its background outage's most then).
     assert "about 10,030 (estimate, method below)" in html
@@ -97,7 +97,9 @@ async def test_an_event_page_gives_its_curve_peak_estimate_and_map(ds):
     sonoma = re.search(r'data-fips="06097">\s*<path d="[^"]+" fill="([^"]+)" data-customers="(\d+)"', html)
     marin = re.search(r'data-fips="06041">\s*<path d="[^"]+" fill="([^"]+)" data-customers="(\d+)"', html)
     assert sonoma[2] == "6000" and marin[2] == "4000"
-    assert (await ds.client.get("/outages/-/events/2")).status_code == 404
+    assert (await ds.client.get("/outages/-/events/2024-01-14")).status_code == 404
+    assert (await ds.client.get("/outages/-/events/2024-01-13.2")).status_code == 404
+    assert (await ds.client.get("/outages/-/events/1")).status_code == 404  # ids are not keys: they may change
 
 
 @pytest.mark.asyncio
@@ -133,9 +135,9 @@ def test_a_reader_gets_from_the_home_page_to_an_event(chromium, history, tmp_pat
         page.goto(url)
         page.click("text=the events in this history")
         assert page.url == f"{url}/storms/-/events"
-        page.click("text=Event 1")
+        page.click("text=2024-01-13")
         page.wait_for_selector("svg.outage-chart path.line")
-        assert page.title().startswith("Event 1, 2024-01-13 12:00 PST")
+        assert page.title().startswith("The event of 2024-01-13, 2024-01-13 12:00 PST")
         assert page.locator(".counties-map path").count() == 58
         page.click("text=replay on the map")
         page.wait_for_url(f"{url}/storms/-/replay?**")

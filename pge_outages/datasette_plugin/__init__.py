@@ -346,8 +346,9 @@ def replay_routes():
     # /<database>/-/replay reads the database it names; /-/replay the first this tool built.
     from .event_views import event_page, events_page, reliability_page
 
+    event = r"events/(?P<event>\d{4}-\d\d-\d\d(?:\.\d+)?)"  # its key: the Pacific day it began
     pages = [("replay", replay_page), (r"replay\.json", replay_frames), ("counties", county_map_page),
-             ("events", events_page), (r"events/(?P<event>\d+)", event_page), ("reliability", reliability_page)]
+             ("events", events_page), (event, event_page), ("reliability", reliability_page)]
     return [(rf"^/(?:(?P<database>[^/]+)/)?-/{path}$", view) for path, view in pages]
 
 

@@ -1,4 +1,5 @@
-"""The Events page (/<database>/-/events), an event's own page (/<database>/-/events/<id>) and the
+"""The Events page (/<database>/-/events), an event's own page (/<database>/-/events/<key>, the
+Pacific day it began: event_pages.event_key) and the
 Reliability page (/<database>/-/reliability): their data from event_pages.py, their templates in
 templates/. Registered by the plugin's register_routes.
 """
@@ -22,7 +23,7 @@ def _links(datasette, database: str, event: dict) -> dict[str, str]:
     period = urlencode(event_period(event))
     base = datasette.urls.database(database)
     return {
-        "page": f"{base}/-/events/{event['id']}",
+        "page": f"{base}/-/events/{event['key']}",
         "chart": f"{base}/customers_over_time?{period}",
         "replay": f"{base}/-/replay?{period}",
         "largest": f"{base}/largest_outages?{period}",
@@ -56,10 +57,10 @@ async def events_page(datasette, request):
 async def event_page(datasette, request):
     """One event: its restoration curve, peak, estimate and method, and the map at its peak."""
     database = outages_database(datasette, _named(request)).name
-    event_id = int(request.url_vars["event"])
-    event = await _read(datasette, lambda conn: read_event(conn, event_id), database)
+    key = request.url_vars["event"]
+    event = await _read(datasette, lambda conn: read_event(conn, key), database)
     if event is None:
-        raise NotFound(f"No event {event_id} in {database}")
+        raise NotFound(f"No event began on {key} in {database}")
     county_map = event.pop("county_map")
     if county_map is not None:
         county_map["time"] = _clock(county_map["when"])
