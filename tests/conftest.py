@@ -28,7 +28,8 @@ def arcgis_repo(tmp_path):
     return make_repo(tmp_path / "arcgis", fixture_versions("arcgis"), "outages.json")
 
 
-def _built_bundle(tmp_path_factory, name: str):
+def _built_bundle(tmp_path_factory, name: str, file: str | None = None):
+    """(clone, database, the build's result) of ../shared/data/`name`."""
     bundle = require_shared(name)
     base = tmp_path_factory.mktemp(name.split(".")[0])
     repo = base / "repo"
@@ -36,20 +37,26 @@ def _built_bundle(tmp_path_factory, name: str):
     db = base / "outages.db"
     from pge_outages.build import build_database
 
-    build_database(repo, db)
-    return repo, db
+    return repo, db, build_database(repo, db, file=file)
 
 
 @pytest.fixture(scope="session")
 def legacy_bundle(tmp_path_factory):
     """(clone, database) of ../shared/data/legacy-2019-10.bundle, built once per session."""
-    return _built_bundle(tmp_path_factory, "legacy-2019-10.bundle")
+    return _built_bundle(tmp_path_factory, "legacy-2019-10.bundle")[:2]
 
 
 @pytest.fixture(scope="session")
 def modern_bundle(tmp_path_factory):
     """(clone, database) of ../shared/data/modern-2024-q1.bundle, built once per session."""
-    return _built_bundle(tmp_path_factory, "modern-2024-q1.bundle")
+    return _built_bundle(tmp_path_factory, "modern-2024-q1.bundle")[:2]
+
+
+@pytest.fixture(scope="session")
+def layer4_bundle(tmp_path_factory):
+    """(clone, database, the build's result) of ../shared/data/layer4-2025-12.bundle, a month of raw
+    layer-4 FeatureSets, built once per session."""
+    return _built_bundle(tmp_path_factory, "layer4-2025-12.bundle", file="pge-events.json")
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from pge_outages.build import build_database
-from support.helpers import fixture_versions, make_repo, require_shared
+from support.helpers import fixture_versions, make_repo
 
 REFERENCE = {  # ../shared/data/README.md, layer4-2025-12.bundle
     "snapshots": 1_716,
@@ -131,16 +131,9 @@ def test_broken_raw_responses_are_skipped(tmp_path, blob, reason):
     assert stored.startswith(reason)
 
 
-@pytest.fixture(scope="module")
-def layer4_month(tmp_path_factory):
-    """../shared/data/layer4-2025-12.bundle: a month of raw layer-4 FeatureSets, cloned and built once."""
-    bundle = require_shared("layer4-2025-12.bundle")
-    base = tmp_path_factory.mktemp("layer4")
-    repo = base / "repo"
-    subprocess.run(["git", "clone", "-q", "-b", "main", str(bundle), str(repo)], check=True)
-    db = base / "outages.db"
-    result = build_database(repo, db, file="pge-events.json")
-    return repo, db, result
+@pytest.fixture
+def layer4_month(layer4_bundle):
+    return layer4_bundle
 
 
 @pytest.mark.shared

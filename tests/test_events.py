@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-import subprocess
 
 import pytest
 
@@ -14,7 +13,7 @@ from pge_outages.build import build_database
 from pge_outages.events import CUSTOMERS_SERVED, major_event_threshold, update_events
 from pge_outages.synthetic import generate_history
 from support.events_history import FRESNO, MARIN, SONOMA, Snap, fill_history
-from support.helpers import git, require_shared
+from support.helpers import git
 
 START = 1704700800  # 2024-01-08 00:00 -08:00: no daylight saving change for weeks
 STEP = 600
@@ -246,14 +245,9 @@ def test_a_build_stopped_before_its_events_writes_them_next_time(tmp_path):
 # The real histories.
 
 
-@pytest.fixture(scope="module")
-def layer4_month(tmp_path_factory):
-    bundle = require_shared("layer4-2025-12.bundle")
-    base = tmp_path_factory.mktemp("layer4-events")
-    repo = base / "repo"
-    subprocess.run(["git", "clone", "-q", "-b", "main", str(bundle), str(repo)], check=True)
-    build_database(repo, base / "outages.db", file="pge-events.json")
-    return base / "outages.db"
+@pytest.fixture
+def layer4_month(layer4_bundle):
+    return layer4_bundle[1]
 
 
 def events_between(db, start: str, end: str) -> list[tuple]:
