@@ -144,24 +144,6 @@ def test_areas_map_is_fitted_and_coloured_by_customers(chromium, areas_server, a
         assert errors == []
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/outages",
-        "/outages/most_recent_areas?outage=1",
-        "/outages/most_recent_snapshot?outage=1",
-        "/outages/customers_over_time?from=2100-01-01",
-        "/outages/areas_at?at=2000-01-01",
-        "/outages/outages?id=1",
-        "/outages/counties",
-    ],
-)
-def test_no_console_errors(chromium, areas_server, path):
-    with chromium_page(chromium, WIDTH, HEIGHT) as page:
-        errors = watch_errors(page)
-        open_page(page, f"{areas_server}{path}")
-        page.wait_for_timeout(300)
-        assert errors == []
 
 
 def test_outage_page_shows_round_ticks_and_snapshot_times(chromium, areas_server, areas_database):
