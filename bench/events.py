@@ -21,14 +21,11 @@ sys.path.insert(0, str(ROOT))
 
 from pge_outages.events import update_events  # noqa: E402
 from pge_outages.schema import create_schema  # noqa: E402
+from pge_outages.times import PACIFIC, read_time  # noqa: E402
 
 
 def pacific(iso: str) -> str:
-    from datetime import datetime
-
-    from pge_outages.feed import PGE_TIME_ZONE
-
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(PGE_TIME_ZONE).strftime("%Y-%m-%d %H:%M")
+    return read_time(iso).astimezone(PACIFIC).strftime("%Y-%m-%d %H:%M")
 
 
 @click.command()

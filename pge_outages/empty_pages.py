@@ -10,10 +10,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from . import pages
-from .times import read_seconds
+from .times import PACIFIC, read_seconds
 
 # Pages that list outage areas, which only a history with the areas file has.
 AREA_PAGES = frozenset({"areas", "area_runs", "skipped_areas", "area_snapshots", "most_recent_areas", "areas_at"})
@@ -40,10 +39,8 @@ def empty_reasons(conn: sqlite3.Connection, page: str, args: Mapping[str, str]) 
         moment = read_seconds(text) if text else None
         if moment is None:
             continue
-        if moment < first and name != "to":
+        if moment < first:
             reasons.append(f"{name} ({text}) is before the history starts, at {_shown(first)}.")
-        elif moment < first:
-            reasons.append(f"to ({text}) is before the history starts, at {_shown(first)}.")
         elif moment > last and name == "from":
             reasons.append(f"from ({text}) is after the history's last snapshot, at {_shown(last)}.")
     outage = (args.get("outage") or "").strip()
@@ -52,9 +49,6 @@ def empty_reasons(conn: sqlite3.Connection, page: str, args: Mapping[str, str]) 
         span = f": its outage numbers run from {low} to {high}" if low is not None else ""
         reasons.append(f"This history holds no outage {outage}{span}.")
     return reasons
-
-
-PACIFIC = ZoneInfo("America/Los_Angeles")
 
 
 def _shown(when: int) -> str:

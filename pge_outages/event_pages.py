@@ -9,56 +9,45 @@ import json
 import math
 import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime
 
-from .pages import count_step, draw_customers_chart, read_county_map
-from .times import PACIFIC, read_seconds
+from .events import EVENT_COLUMNS, RESTORED
+from .pages import count_step, draw_customers_chart, has_table, read_county_map
+from .times import format_time, read_seconds
 
 # How the Events page can list them.
 ORDERS = {"largest": "peak_customers desc, id", "newest": "start desc, id desc"}
 # An event's links open this long before its start and after its end.
 MARGIN = 3600
 
-_EVENT_COLUMNS = (
-    "id, start, [end], hours, first_snapshot, last_snapshot, peak_at, peak_snapshot, peak_customers, customer_hours, "
-    "restore_50_hours, restore_90_hours, restore_99_hours, outages, sum_of_outage_peaks, customers_affected, "
-    "causes, worst_counties, worst_places, ongoing"
-)
-
-
-def has_events(conn: sqlite3.Connection) -> bool:
-    return conn.execute("select 1 from sqlite_master where name = 'events'").fetchone() is not None
+_SELECT = f"select {', '.join(f'[{column}]' for column in EVENT_COLUMNS)} from events"
 
 
 def read_events(conn: sqlite3.Connection, order: str = "largest") -> list[dict] | None:
-    """Every event with its key, largest first or newest first; None when the database has no
-    events table (built before events were found)."""
-    if not has_events(conn):
+    """Every event, largest first or newest first; None when the database has no events table
+    (built before events were found)."""
+    if not has_table(conn, "events"):
         return None
-    events = [_event(row) for row in conn.execute(f"select {_EVENT_COLUMNS} from events order by {ORDERS[order]}")]
-    keys = _keys(events)
-    return [dict(event, key=keys[event["id"]]) for event in events]
+    return [_event(row) for row in conn.execute(f"{_SELECT} order by {ORDERS[order]}")]
 
 
 def read_event(conn: sqlite3.Connection, key: str) -> dict | None:
-    """One event, by its key, with its customers out per trustworthy snapshot and the county map
-    at its peak; None when there is no such event."""
-    events = read_events(conn, "newest")
-    event = next((event for event in events or [] if event["key"] == key), None)
-    if event is None:
+    """One event, by its key (events.event_key), with its customers out per trustworthy snapshot
+    and the county map at its peak; None when there is no such event."""
+    row = conn.execute(f"{_SELECT} where key = ?", (key,)).fetchone() if has_table(conn, "events") else None
+    if row is None:
         return None
+    event = _event(row)
     event["customers"] = conn.execute(
         "select [when], customers_affected from snapshots where id between ? and ? and suspect is null order by id",
         (event["first_snapshot"], event["last_snapshot"])).fetchall()
-    peak_when = conn.execute("select [when] from snapshots where id = ?", (event["peak_snapshot"],)).fetchone()[0]
-    event["peak_when"] = peak_when
-    event["county_map"] = read_county_map(conn, peak_when)
+    event["county_map"] = read_county_map(conn, event_time(event["peak_at"]))
     return event
 
 
 def event_period(event: dict) -> dict[str, str]:
     """The `from` and `to` of the pages an event links to: its span, with a margin each side."""
-    return {"from": _iso(event_time(event["start"]) - MARGIN), "to": _iso(event_time(event["end"]) + MARGIN)}
+    start, end = event_time(event["start"]), event_time(event["end"])
+    return {"from": format_time(start - MARGIN), "to": format_time(end + MARGIN)}
 
 
 def event_chart(event: dict, label: Callable[[int], str], utc_offset: Callable[[int], int]) -> dict | None:
@@ -68,19 +57,16 @@ def event_chart(event: dict, label: Callable[[int], str], utc_offset: Callable[[
     if chart is None:
         return None
     top, baseline, ceiling = chart["top"], chart["baseline"], chart["ceiling"]
-    chart["levels"] = [
-        (round(baseline - level / ceiling * (baseline - top), 1), name)
-        for level, name in ((event["peak_customers"], "peak"),
-                            (event["peak_customers"] * 0.5, "50% restored"),
-                            (event["peak_customers"] * 0.1, "90% restored"))
-    ]
+    levels = [(event["peak_customers"], "peak")]
+    levels += [(event["peak_customers"] * (1 - share), f"{share:.0%} restored") for share in RESTORED[:2]]
+    chart["levels"] = [(round(baseline - level / ceiling * (baseline - top), 1), name) for level, name in levels]
     return chart
 
 
 def read_reliability(conn: sqlite3.Connection) -> dict | None:
     """The daily figures with the major event day threshold, the yearly indices and their basis;
     None when the database has none (built before them, or with no snapshot yet)."""
-    if conn.execute("select 1 from sqlite_master where name = 'reliability_basis'").fetchone() is None:
+    if not has_table(conn, "reliability_basis"):
         return None
     cursor = conn.cursor()
     cursor.row_factory = sqlite3.Row
@@ -129,39 +115,11 @@ def daily_chart(days: list[dict], threshold: float | None, width: int = 900, hei
     }
 
 
-def event_key(start: str, nth: int = 1) -> str:
-    """An event's key, which lasts as the history grows: the Pacific day it began, `.2` and on for
-    a second event begun that day. Its id numbers events by start and may change when a longer
-    history moves the thresholds; its start may move by an hour or so, its day hardly ever. The
-    alerts feed names events the same way (metadata.yml, pacific_day()).
-
-    >>> event_key("2019-10-27T00:40:25Z"), event_key("2019-10-27T08:00:00Z", 2)
-    ('2019-10-26', '2019-10-27.2')
-    """
-    day = datetime.fromtimestamp(event_time(start), UTC).astimezone(PACIFIC).date().isoformat()
-    return day if nth == 1 else f"{day}.{nth}"
-
-
-def _keys(events: list[dict]) -> dict[int, str]:
-    keys: dict[int, str] = {}
-    seen: dict[str, int] = {}
-    for event in sorted(events, key=lambda event: (event["start"], event["id"])):
-        day = event_key(event["start"])
-        seen[day] = seen.get(day, 0) + 1
-        keys[event["id"]] = event_key(event["start"], seen[day])
-    return keys
-
-
 def _event(row: tuple) -> dict:
-    names = [name.strip("[] ") for name in _EVENT_COLUMNS.split(",")]
-    event = dict(zip(names, row, strict=True))
+    event = dict(zip(EVENT_COLUMNS, row, strict=True))
     for key in ("causes", "worst_counties", "worst_places"):
         event[key] = json.loads(event[key]) if event[key] else {}
     return event
-
-
-def _iso(when: int) -> str:
-    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def event_time(text: str) -> int:

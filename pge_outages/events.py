@@ -17,12 +17,12 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from . import where
-from .feed import PGE_TIME_ZONE as PACIFIC
 from .schema import BUCKET, get_meta, set_meta
+from .times import PACIFIC, format_time
 
 # PG&E's published count of electric customers: "approximately 5.5 million electric customer
 # accounts" (PG&E Corporation, company profile, pge.com). SAIDI and SAIFI divide by it; change it
@@ -61,6 +61,18 @@ class Point:
 
 def pacific_day(when: int) -> date:
     return datetime.fromtimestamp(when, PACIFIC).date()
+
+
+def event_key(day: date, nth: int = 1) -> str:
+    """An event's key, which lasts as the history grows: the Pacific day it began, `.2` and on for a
+    second event begun that day. Its id numbers events by start and may change when a longer
+    history moves the thresholds; its start may move by an hour or so, its day hardly ever. Pages
+    and the alerts feed name events by it.
+
+    >>> event_key(date(2019, 10, 26)), event_key(date(2019, 10, 27), 2)
+    ('2019-10-26', '2019-10-27.2')
+    """
+    return day.isoformat() if nth == 1 else f"{day.isoformat()}.{nth}"
 
 
 def _midnight(day: date) -> int:
@@ -180,9 +192,8 @@ def find_events(points: list[Point], threshold: float) -> list[Span]:
         last = index
         while last + 1 < len(points) and points[last + 1].customers > floor:
             last += 1
-        if stretches and stretches[-1].last >= first - 1:
-            stretches[-1].last = last
-        elif stretches and points[first].when - _seen_until(points[stretches[-1].last]) < MERGE_GAP:
+        if stretches and (stretches[-1].last >= first - 1
+                          or points[first].when - _seen_until(points[stretches[-1].last]) < MERGE_GAP):
             stretches[-1].last = last
         else:
             stretches.append(Span(first, last))
@@ -209,10 +220,6 @@ def restoration_hours(points: list[Point], peak: int, floor: float) -> list[floa
                 break
         answers.append(answer)
     return answers
-
-
-def _iso(when: float) -> str:
-    return datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class _Trusted:
@@ -307,7 +314,7 @@ def _ranked(counts: dict[str, int], limit: int) -> str:
 _DETAIL = ("outages", "sum_of_outage_peaks", "customers_affected", "causes", "worst_counties",
            "worst_places")
 EVENT_COLUMNS = (
-    "id", "start", "end", "hours", "first_snapshot", "last_snapshot", "peak_at", "peak_snapshot",
+    "id", "key", "start", "end", "hours", "first_snapshot", "last_snapshot", "peak_at", "peak_snapshot",
     "peak_customers", "customer_hours", "restore_50_hours", "restore_90_hours", "restore_99_hours",
     *_DETAIL, "ongoing",
 )
@@ -338,6 +345,7 @@ def update_events(conn: sqlite3.Connection) -> None:
         usual = statistics.median(p.customers for p in points)
         trusted = _Trusted(points)
         newest = points[-1].id
+        begun_on: dict[date, int] = {}
         for number, span in enumerate(find_events(points, robust), start=1):
             stretch = points[span.first:span.last + 1]
             peak = max(range(span.first, span.last + 1), key=lambda i: (points[i].customers, -i))
@@ -347,9 +355,12 @@ def update_events(conn: sqlite3.Connection) -> None:
                 described = describe_span(conn, trusted, first.id, last.id)
                 detail = tuple(described[name] for name in _DETAIL)
             end = _seen_until(last)
+            day = pacific_day(first.when)
+            begun_on[day] = begun_on.get(day, 0) + 1
             rows.append((
-                number, _iso(first.when), _iso(end), round((end - first.when) / 3600, 2), first.id, last.id,
-                _iso(points[peak].when), points[peak].id, points[peak].customers,
+                number, event_key(day, begun_on[day]), format_time(first.when), format_time(end),
+                round((end - first.when) / 3600, 2), first.id, last.id,
+                format_time(points[peak].when), points[peak].id, points[peak].customers,
                 round(sum(p.customers * p.minutes for p in stretch) / 60, 1),
                 *(None if h is None else round(h, 2) for h in restoration_hours(points, peak, usual)),
                 *detail, int(last.id == newest),

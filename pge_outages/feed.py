@@ -49,7 +49,6 @@ COLUMNS = (
 # point as OUTAGE_LATITUDE/LONGITUDE, in Web Mercator).
 _IGNORED = {*wire.VOLATILE_KEYS, *wire.ROW_NUMBER_KEYS, *wire.TEXT_TWINS.values()}
 
-PGE_TIME_ZONE = PACIFIC
 
 
 class InvalidVersion(ValueError):
@@ -116,11 +115,11 @@ def _milliseconds(value: Any) -> int | None:
 def _text_time(text: str) -> int:
     """Seconds from a time written out: ISO 8601 (times.read_time: PG&E's local time without an
     offset), or the feed's US-style local time; ValueError when it is neither."""
-    seconds = read_seconds(text, naive=PGE_TIME_ZONE)
+    seconds = read_seconds(text, naive=PACIFIC)
     if seconds is not None:
         return seconds
     # "2/4/2024 3:32:00 PM": PG&E's local time, as CREW_ETA is sometimes given
-    return int(datetime.strptime(text, "%m/%d/%Y %I:%M:%S %p").replace(tzinfo=PGE_TIME_ZONE).timestamp())
+    return int(datetime.strptime(text, "%m/%d/%Y %I:%M:%S %p").replace(tzinfo=PACIFIC).timestamp())
 
 
 def _hazard(value: Any) -> int | None:

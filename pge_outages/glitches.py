@@ -23,8 +23,8 @@ import sqlite3
 from datetime import datetime
 from itertools import pairwise
 
-from .feed import PGE_TIME_ZONE as PACIFIC
 from .schema import SNAPSHOT_COLUMNS
+from .times import PACIFIC
 
 # An unknown gap counts at most this long: the state a snapshot saw is taken to
 # hold for half an hour, as every gap counted before gaps had classes. views.sql

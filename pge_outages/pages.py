@@ -12,14 +12,13 @@ import math
 import sqlite3
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import pairwise
 
 import orjson
 
 from .schema import BUCKET
-from .times import NAIVE_RULE, read_seconds
+from .times import NAIVE_RULE, format_time, read_seconds
 
 FRAME_SIZE = 50  # snapshots per request, unless the request asks for another number
 MAX_FRAME_SIZE = 200
@@ -151,8 +150,8 @@ def read_frames(conn: sqlite3.Connection, start: int | None, end: int | None, of
         )
     ]
     frame = {
-        "from": _iso(start),
-        "to": _iso(end),
+        "from": format_time(start),
+        "to": format_time(end),
         "from_time": label(start),
         "to_time": label(end),
         "total": total,
@@ -180,7 +179,7 @@ def read_frames(conn: sqlite3.Connection, start: int | None, end: int | None, of
         window,
     )
     frame["outages"] = _in_frames(ids, runs, 4)
-    if _has_table(conn, "area_runs"):
+    if has_table(conn, "area_runs"):
         runs = cursor.execute(
             """select a.id, a.outage, r.first_snapshot, r.last_snapshot, a.geometry
             from area_runs r join areas a on a.id = r.area
@@ -213,12 +212,9 @@ def _in_frames(ids: list[int], runs, at: int) -> list[list]:
     return found
 
 
-def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether the database has the table `name` (one built before it was added may not)."""
     return conn.execute("select 1 from sqlite_master where type = 'table' and name = ?", (name,)).fetchone() is not None
-
-
-def _iso(when: int) -> str:
-    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def read_outage_history(conn: sqlite3.Connection, outage: int) -> dict | None:
@@ -278,7 +274,7 @@ def read_outage_history(conn: sqlite3.Connection, outage: int) -> dict | None:
     except sqlite3.OperationalError:
         duration_hours, duration_uncertain = None, None
     area = None
-    if _has_table(conn, "areas"):
+    if has_table(conn, "areas"):
         found = conn.execute(
             "select geometry from areas where outage = ? order by id desc limit 1", (outage,)).fetchone()
         area = found[0] if found else None
@@ -441,7 +437,7 @@ def read_county_map(conn: sqlite3.Connection, at: int | None) -> dict | None:
     """The county map at the latest trustworthy snapshot at or before `at` (None: the newest):
     the snapshot, and each county's name, outages, customers out, shade and SVG path.
     None when the database has no counties (built before them) or no such snapshot."""
-    if not _has_table(conn, "counties"):
+    if not has_table(conn, "counties"):
         return None
     snapshot = conn.execute(
         "select id, [when] from snapshots where (? is null or [when] <= ?) and suspect is null "

@@ -111,6 +111,7 @@ CREATE TABLE IF NOT EXISTS reliability_basis (
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
     start TEXT NOT NULL,
     [end] TEXT NOT NULL,
     hours REAL NOT NULL,

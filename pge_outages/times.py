@@ -58,6 +58,22 @@ def read_time(text: str | None, naive: tzinfo | None = PACIFIC) -> datetime | No
     return moment
 
 
+def stored_moment(value) -> datetime | None:
+    """The moment a stored value names: Unix seconds, or ISO 8601 text with an offset; None otherwise.
+
+    >>> stored_moment(1572214818).isoformat(), stored_moment("2019-12-01T08:05:00Z").isoformat()
+    ('2019-10-27T22:20:18+00:00', '2019-12-01T08:05:00+00:00')
+    >>> stored_moment("2019-12-01T08:05"), stored_moment(True), stored_moment(1e300)
+    (None, None, None)
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return read_time(value, naive=None) if isinstance(value, str) else None
+
+
 def read_seconds(text: str | None, naive: tzinfo | None = PACIFIC) -> int | None:
     """Unix seconds of `text` as read_time reads it; None when it does not read.
 
@@ -66,6 +82,16 @@ def read_seconds(text: str | None, naive: tzinfo | None = PACIFIC) -> int | None
     """
     moment = read_time(text, naive)
     return None if moment is None else int(moment.timestamp())
+
+
+def format_time(seconds: float) -> str:
+    """A Unix time written in UTC, to the second, as the trailers, the pages' links and the events
+    write it: the one writer, as read_time is the one reader.
+
+    >>> format_time(1771529224)
+    '2026-02-19T19:27:04Z'
+    """
+    return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(text: str) -> int | None:

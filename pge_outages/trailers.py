@@ -9,9 +9,7 @@ for their names and the form of their times (scrapers/commits.py writes them, hi
 
 from __future__ import annotations
 
-import time
-
-from .times import parse_time
+from .times import format_time, parse_time
 
 FETCHED_AT = "Fetched-At"
 FEED_UPDATED = "Feed-Updated"
@@ -21,15 +19,6 @@ SCRAPE_INTERVAL = "Scrape-Interval"
 __all__ = [
     "FEED_UPDATED", "FETCHED_AT", "SCRAPE_INTERVAL", "WATCHED_SINCE", "format_time", "parse_time", "read_trailers",
 ]
-
-
-def format_time(seconds: float) -> str:
-    """A Unix time as the trailers write it: UTC, to the second.
-
-    >>> format_time(1771529224)
-    '2026-02-19T19:27:04Z'
-    """
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(seconds)))
 
 
 def read_trailers(text: str, separator: str = "\x1f") -> dict[str, int]:

@@ -43,8 +43,7 @@ from ..pages import (
     read_outage_history,
     read_suspect_spans,
 )
-from ..times import DST_RULE, NAIVE_RULE, PACIFIC, read_seconds, register_sql_functions
-from ..times import read_time as read_typed_time
+from ..times import DST_RULE, NAIVE_RULE, PACIFIC, format_time, read_seconds, register_sql_functions, stored_moment
 from . import atom
 from .atom import content_html, register_magic_parameters, register_output_renderer  # noqa: F401
 from .databases import metadata_for, our_databases
@@ -131,13 +130,8 @@ ISO_TIME_COLUMNS = frozenset({
 
 def read_time(value, column: str) -> datetime | None:
     """The moment a cell of `column` holds, or None when it holds no time."""
-    if column in UNIX_TIME_COLUMNS and isinstance(value, (int, float)) and not isinstance(value, bool):
-        try:
-            return datetime.fromtimestamp(value, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    if (column in ISO_TIME_COLUMNS or column in UNIX_TIME_COLUMNS) and isinstance(value, str):
-        return read_typed_time(value, naive=None)
+    if column in UNIX_TIME_COLUMNS or (column in ISO_TIME_COLUMNS and isinstance(value, str)):
+        return stored_moment(value)
     return None
 
 
@@ -215,7 +209,7 @@ def describe_geometry(text: str) -> str | None:
 def render_cell(value, column, table, database, datasette):
     if isinstance(value, dict) and "label" in value:
         # A reference Datasette shows by its label: a snapshot, labelled by its title.
-        moment = read_typed_time(value["label"], naive=None) if isinstance(value["label"], str) else None
+        moment = stored_moment(value["label"]) if isinstance(value["label"], str) else None
         return None if moment is None or table is None else _reference_html(
             datasette, database, table, column, value, moment)
     if table is not None and column.endswith("snapshot") and type(value) is int:
@@ -243,7 +237,7 @@ async def _snapshot_html(datasette, database: str, table: str, column: str, snap
     if not any(key["column"] == column and key["other_table"] == "snapshots" for key in keys):
         return None
     found = (await db.execute("select title from snapshots where id = ?", [snapshot])).first()
-    moment = read_typed_time(found[0], naive=None) if found and isinstance(found[0], str) else None
+    moment = stored_moment(found[0]) if found and isinstance(found[0], str) else None
     if moment is None:
         return None
     return await _reference_html(datasette, database, table, column, {"value": snapshot, "label": found[0]}, moment)
@@ -475,7 +469,7 @@ async def county_map_page(datasette, request):
         else:
             county_map["time"] = _clock(county_map["when"])
             # The table reads times with SQLite, which knows fewer forms than this page: it gets the snapshot's.
-            county_map["table_at"] = _iso_utc(county_map["when"])
+            county_map["table_at"] = format_time(county_map["when"])
     html = await datasette.render_template(COUNTY_MAP_TEMPLATE, {
         "county_map": county_map, "error": error, "at": text, "time_note": TIME_NOTE,
         "counties_at": datasette.urls.database(database) + "/counties_at",
@@ -603,8 +597,8 @@ def outage_page_vars(template, database, table, view_name, request, datasette):
         found = await _read(datasette, lambda conn: read_outage_history(conn, outage), database)
         if found is None:
             return {}
-        period = urlencode({"from": _iso_utc(found["first_seen"] - REPLAY_MARGIN),
-                            "to": _iso_utc(found["last_seen"] + REPLAY_MARGIN)})
+        period = urlencode({"from": format_time(found["first_seen"] - REPLAY_MARGIN),
+                            "to": format_time(found["last_seen"] + REPLAY_MARGIN)})
         versions = [
             dict(v, first_seen=_clock(v["first_seen"]), last_seen=_clock(v["last_seen"]),
                  etor=_clock(v["etor"]) if v["etor"] is not None else None)
@@ -628,7 +622,3 @@ def outage_page_vars(template, database, table, view_name, request, datasette):
         }}
 
     return history
-
-
-def _iso_utc(when: int) -> str:
-    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -2,8 +2,8 @@
 
 datasette-atom renders it. This module gives the query what SQL alone cannot: the database's name and
 address (the magic parameters :_database_name and :_database_url, so its ids and links are right under
-any file name and host), times as a reader in California reads them (the SQL functions pacific_time
-and pacific_day), and a valid empty feed where datasette-atom 0.9 fails on a query with no rows.
+any file name and host), times as a reader in California reads them (the SQL function pacific_time),
+and a valid empty feed where datasette-atom 0.9 fails on a query with no rows.
 """
 
 from datetime import UTC, datetime
@@ -17,7 +17,7 @@ from datasette.utils.asgi import Response
 from feedgen.feed import FeedGenerator
 from markupsafe import Markup
 
-from ..feed import PGE_TIME_ZONE
+from ..times import PACIFIC, stored_moment
 
 
 def reader_time(value) -> str | None:
@@ -34,31 +34,9 @@ def reader_time(value) -> str | None:
             f"{'AM' if local.hour < 12 else 'PM'} {local:%Z}")
 
 
-def pacific_day(value) -> str | None:
-    """The Pacific day of a moment (as reader_time reads it), `2019-12-01`; None for no moment.
-
-    >>> pacific_day("2019-12-01T08:05:00Z"), pacific_day("2019-12-01T07:55:00Z")
-    ('2019-12-01', '2019-11-30')
-    """
-    local = _pacific(value)
-    return None if local is None else local.date().isoformat()
-
-
 def _pacific(value) -> datetime | None:
-    moment = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        try:
-            moment = datetime.fromtimestamp(value, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            return None
-        if moment.tzinfo is None:
-            return None
-    return None if moment is None else moment.astimezone(PGE_TIME_ZONE)
+    moment = stored_moment(value)
+    return None if moment is None else moment.astimezone(PACIFIC)
 
 
 def html_escape(value) -> str | None:
@@ -67,9 +45,8 @@ def html_escape(value) -> str | None:
 
 
 def register_sql_functions(conn) -> None:
-    """The feed's SQL functions: pacific_time() and pacific_day() of a moment, html_escape() of a text."""
+    """The feed's SQL functions: pacific_time() of a moment, html_escape() of a text."""
     conn.create_function("pacific_time", 1, reader_time, deterministic=True)
-    conn.create_function("pacific_day", 1, pacific_day, deterministic=True)
     conn.create_function("html_escape", 1, html_escape, deterministic=True)
 
 

@@ -34,8 +34,8 @@ def packaged_metadata() -> dict:
     return yaml.safe_load(METADATA_FILE.read_text())
 
 
-# Files found to be ours stay ours (a build never makes a database foreign): asked once per
-# cell of a page, the answer must cost nothing.
+# Files found to be ours stay ours (a build never makes a database foreign), so a file is opened
+# once, not each time the databases served change.
 _OURS: set[str] = set()
 
 
@@ -95,15 +95,13 @@ def metadata_for(datasette, key: str | None = None, database: str | None = None,
         return orjson.loads(parts.key_of(key, database, table))
     metadata = orjson.loads(parts.top)
     if database is None:
-        chosen = dict(parts.whole) if key in _WHOLE_KEYS else {}
+        chosen = dict(parts.whole)
     elif database not in parts.whole:
         chosen = {}
     elif table is not None:
         chosen = {database: parts.table_of(database, table)}
-    elif key in _WHOLE_KEYS:
-        chosen = {database: parts.whole[database]}
     else:
-        chosen = {database: parts.slim[database]}
+        chosen = {database: parts.whole[database]}
     metadata["databases"] = {name: orjson.loads(block) for name, block in chosen.items()}
     return metadata
 
@@ -111,7 +109,7 @@ def metadata_for(datasette, key: str | None = None, database: str | None = None,
 class _Parts:
     """metadata.yml for some databases, cut into the pieces lookups need, each as JSON."""
 
-    __slots__ = ("top", "whole", "slim", "_blocks")
+    __slots__ = ("top", "whole", "_blocks")
 
     def __init__(self, names: tuple[str, ...], prefixes: tuple[str, ...]):
         metadata = dict(packaged_metadata())
@@ -120,9 +118,8 @@ class _Parts:
         self.top = orjson.dumps(_pointed_at(metadata, prefixes[0]))
         self._blocks = {name: _pointed_at(block, prefix) for name, prefix in zip(names, prefixes, strict=True)}
         self.whole = {name: orjson.dumps(block) for name, block in self._blocks.items()}
-        self.slim = {name: orjson.dumps(_slim(block)) for name, block in self._blocks.items()}
 
-    @lru_cache(maxsize=256)  # noqa: B019 (one _Parts per set of databases, cached for the process)
+    @lru_cache(maxsize=256)  # noqa: B019 (one _Parts per Datasette and set of databases)
     def key_of(self, key: str, database: str | None, table: str | None) -> bytes:
         top = orjson.loads(self.top)
         found: dict = {key: top[key]} if key in top else {}
@@ -152,15 +149,10 @@ def _parts_for(datasette) -> "_Parts | None":
     if known is not None and known[0] == served and known[1] is not None:
         return known[1]
     names = tuple(our_databases(datasette))
-    parts = _parts(names, tuple(datasette.urls.database(name) for name in names)) if names else None
+    parts = _Parts(names, tuple(datasette.urls.database(name) for name in names)) if names else None
     # Kept on the Datasette object until the databases served change; none of ours yet is asked again.
     datasette._pge_outages_parts = (served, parts)
     return parts
-
-
-@cache
-def _parts(names: tuple[str, ...], prefixes: tuple[str, ...]) -> _Parts:
-    return _Parts(names, prefixes)
 
 
 def _pointed_at(value, prefix: str):

@@ -1,5 +1,5 @@
 """The Events page (/<database>/-/events), an event's own page (/<database>/-/events/<key>, the
-Pacific day it began: event_pages.event_key) and the
+Pacific day it began: events.event_key) and the
 Reliability page (/<database>/-/reliability): their data from event_pages.py, their templates in
 templates/. Registered by the plugin's register_routes.
 """
@@ -11,7 +11,8 @@ from urllib.parse import urlencode
 from datasette.utils.asgi import NotFound, Response
 
 from ..event_pages import ORDERS, event_chart, event_period, event_time, read_event, read_events, read_reliability
-from . import _clock, _iso_utc, _named, _pacific_offset, _read, _tick, outages_database
+from ..times import format_time
+from . import _clock, _named, _pacific_offset, _read, _tick, outages_database
 
 EVENTS_TEMPLATE = "pge-outages-events.html"
 EVENT_TEMPLATE = "pge-outages-event.html"
@@ -64,7 +65,7 @@ async def event_page(datasette, request):
     county_map = event.pop("county_map")
     if county_map is not None:
         county_map["time"] = _clock(county_map["when"])
-        county_map["table_at"] = _iso_utc(county_map["when"])
+        county_map["table_at"] = format_time(county_map["when"])
     html = await datasette.render_template(EVENT_TEMPLATE, {
         "event": dict(_shown(event), links=_links(datasette, database, event)),
         "chart": event_chart(event, _tick, _pacific_offset),
