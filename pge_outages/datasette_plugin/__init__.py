@@ -210,7 +210,7 @@ def render_cell(value, column, table, database, datasette):
     if isinstance(value, dict) and "label" in value:
         # A reference Datasette shows by its label: a snapshot, labelled by its title.
         moment = stored_moment(value["label"]) if isinstance(value["label"], str) else None
-        return None if moment is None or table is None else _reference_html(
+        return None if moment is None or table is None else _labelled_html(
             datasette, database, table, column, value, moment)
     if table is not None and column.endswith("snapshot") and type(value) is int:
         # A snapshot Datasette did not label (an outage's own page): its time, linking to it.
@@ -232,25 +232,39 @@ def render_cell(value, column, table, database, datasette):
 
 
 async def _snapshot_html(datasette, database: str, table: str, column: str, snapshot: int):
-    db = datasette.get_database(database)
-    keys = await db.foreign_keys_for_table(table)
-    if not any(key["column"] == column and key["other_table"] == "snapshots" for key in keys):
+    if (await _references(datasette, database, table)).get(column) != "snapshots":
         return None
-    found = (await db.execute("select title from snapshots where id = ?", [snapshot])).first()
+    found = (await datasette.get_database(database).execute(
+        "select title from snapshots where id = ?", [snapshot])).first()
     moment = stored_moment(found[0]) if found and isinstance(found[0], str) else None
     if moment is None:
         return None
-    return await _reference_html(datasette, database, table, column, {"value": snapshot, "label": found[0]}, moment)
+    return _reference_html(datasette, database, "snapshots", {"value": snapshot, "label": found[0]}, moment)
 
 
-async def _reference_html(datasette, database: str, table: str, column: str, value: dict, moment: datetime):
-    keys = await datasette.get_database(database).foreign_keys_for_table(table)
-    other = next((key["other_table"] for key in keys if key["column"] == column), None)
-    if other is None:
-        return None
+async def _labelled_html(datasette, database: str, table: str, column: str, value: dict, moment: datetime):
+    other = (await _references(datasette, database, table)).get(column)
+    return None if other is None else _reference_html(datasette, database, other, value, moment)
+
+
+def _reference_html(datasette, database: str, other: str, value: dict, moment: datetime) -> Markup:
     href = datasette.urls.row(database, other, tilde_encode(str(value["value"])))
     return Markup('<a href="{}">{}</a>&nbsp;<em>{}</em>').format(
         href, _time_html(moment, value["label"]), value["value"])
+
+
+async def _references(datasette, database: str, table: str) -> dict[str, str]:
+    """Each column of `table` that refers to another table, and that table. Asked for every cell
+    that may be a reference, so read once per table, until the databases served change."""
+    served = tuple(datasette.databases)
+    known = getattr(datasette, "_pge_outages_references", None)
+    if known is None or known[0] != served:
+        known = datasette._pge_outages_references = (served, {})
+    tables: dict[tuple[str, str], dict[str, str]] = known[1]
+    if (database, table) not in tables:
+        keys = await datasette.get_database(database).foreign_keys_for_table(table)
+        tables[database, table] = {key["column"]: key["other_table"] for key in keys}
+    return tables[database, table]
 
 
 # The chart of customers_over_time, drawn with the Vega-Lite that datasette-dashboards
