@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import sys
 import threading
+from pathlib import Path
 
 import click
 
@@ -181,7 +182,7 @@ def eaglei(db, out, start, end):
 
         pge-outages export eaglei outages.db outages-eaglei.csv --from 2025-12-20 --to 2025-12-27
     """
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"{Path(db).resolve().as_uri()}?mode=ro", uri=True)
     try:
         first, last = history_span(conn)
         begin = _moment(start, "--from") if start else first

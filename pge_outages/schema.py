@@ -469,11 +469,9 @@ def _add_where(conn: sqlite3.Connection) -> None:
 
 
 def _add_events(conn: sqlite3.Connection) -> None:
-    """The tables events, reliability_days and reliability_basis. SCHEMA has made them empty; the
-    build fills them from the snapshots the database holds, as it does after every build."""
-    for statement in EVENT_TABLES.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+    """Nothing to do: the tables events, reliability_days and reliability_basis are new tables, which
+    SCHEMA (run just before the upgrades) has made empty, and the build fills them from the
+    snapshots the database holds, as after every build. The step records when they came."""
 
 
 @dataclass(frozen=True)

@@ -415,6 +415,14 @@ def _tick(when: int) -> str:
     return f"{local:%b} {local.day} {local:%H:%M}"
 
 
+def shown_county_map(county_map: dict) -> dict:
+    """The county map with its moment as the page shows it, and as its table's link gives it (the
+    table reads times with SQLite, which knows fewer forms than the page: it gets the snapshot's)."""
+    county_map["time"] = _clock(county_map["when"])
+    county_map["table_at"] = format_time(county_map["when"])
+    return county_map
+
+
 def _leaflet(datasette) -> dict:
     return {
         "leaflet_js": datasette.urls.static_plugins("datasette-leaflet", LEAFLET_JS),
@@ -461,7 +469,7 @@ async def replay_page(datasette, request):
         **_leaflet(datasette),
     }
     html = await datasette.render_template(
-        REPLAY_TEMPLATE, {"replay": replay, "error": error, "time_note": TIME_NOTE, **_leaflet(datasette)},
+        REPLAY_TEMPLATE, {"replay": replay, "error": error, "time_note": TIME_NOTE},
         request=request)
     return Response.html(html, status=400 if error else 200)
 
@@ -481,9 +489,7 @@ async def county_map_page(datasette, request):
             error = ("No trustworthy snapshot at or before that time." if at is not None
                      else "This database has no snapshots yet, or was built before counties were recorded.")
         else:
-            county_map["time"] = _clock(county_map["when"])
-            # The table reads times with SQLite, which knows fewer forms than this page: it gets the snapshot's.
-            county_map["table_at"] = format_time(county_map["when"])
+            shown_county_map(county_map)
     html = await datasette.render_template(COUNTY_MAP_TEMPLATE, {
         "county_map": county_map, "error": error, "at": text, "time_note": TIME_NOTE,
         "counties_at": datasette.urls.database(database) + "/counties_at",
@@ -632,7 +638,6 @@ def outage_page_vars(template, database, table, view_name, request, datasette):
             },
             "replay_url": f"{datasette.urls.database(database)}/-/replay?{period}",
             "history_url": f"{datasette.urls.query(database, 'outage_history')}?{urlencode({'outage': outage})}",
-            **_leaflet(datasette),
         }}
 
     return history

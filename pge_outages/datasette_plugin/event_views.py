@@ -11,8 +11,7 @@ from urllib.parse import urlencode
 from datasette.utils.asgi import NotFound, Response
 
 from ..event_pages import ORDERS, event_chart, event_period, event_time, read_event, read_events, read_reliability
-from ..times import format_time
-from . import _clock, _named, _pacific_offset, _read, _tick, outages_database
+from . import _clock, _named, _pacific_offset, _read, _tick, outages_database, shown_county_map
 
 EVENTS_TEMPLATE = "pge-outages-events.html"
 EVENT_TEMPLATE = "pge-outages-event.html"
@@ -64,8 +63,7 @@ async def event_page(datasette, request):
         raise NotFound(f"No event began on {key} in {database}")
     county_map = event.pop("county_map")
     if county_map is not None:
-        county_map["time"] = _clock(county_map["when"])
-        county_map["table_at"] = format_time(county_map["when"])
+        shown_county_map(county_map)
     html = await datasette.render_template(EVENT_TEMPLATE, {
         "event": dict(_shown(event), links=_links(datasette, database, event)),
         "chart": event_chart(event, _tick, _pacific_offset),
