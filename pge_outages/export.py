@@ -25,9 +25,9 @@ STATE = "California"
 # as that snapshot stands for in customer-minutes (snapshots.trusted_minutes): until the next one
 # when the scraper watched or the feed was quiet, a scrape interval when it was blind, at most
 # GAP_SECONDS when nothing shows either way. After that the archive did not see.
-_SNAPSHOT_AT = """
-select id, [when] + trusted_minutes * 60 from snapshots
-where [when] <= ? and suspect is null order by [when] desc, id desc limit 1
+_TRUSTED = """
+select id, [when], [when] + trusted_minutes * 60 from snapshots
+where [when] < ? and suspect is null order by [when], id
 """
 _BY_COUNTY = """
 select s.county_fips, c.name, sum(s.estCustAffected)
@@ -49,11 +49,19 @@ def eaglei_rows(conn: sqlite3.Connection, start: int, end: int) -> Iterator[tupl
     filled, and so is a step after the last trustworthy snapshot.
     """
     step = -(-start // EAGLEI_STEP) * EAGLEI_STEP
+    # The trustworthy snapshots, read once and walked along with the steps; each snapshot's
+    # counties are read once, however many steps it stands for.
+    snapshots = conn.execute(_TRUSTED, (end,)).fetchall()
+    at, shown, rows = -1, None, []
     while step < end:
-        snapshot = conn.execute(_SNAPSHOT_AT, (step,)).fetchone()
-        if snapshot is not None and step < snapshot[1]:
+        while at + 1 < len(snapshots) and snapshots[at + 1][1] <= step:
+            at += 1
+        if at >= 0 and step < snapshots[at][2]:
+            if shown != snapshots[at][0]:
+                shown = snapshots[at][0]
+                rows = conn.execute(_BY_COUNTY, (shown,)).fetchall()
             moment = datetime.fromtimestamp(step, UTC).strftime("%Y-%m-%d %H:%M:%S")
-            for fips, name, customers in conn.execute(_BY_COUNTY, snapshot[:1]):
+            for fips, name, customers in rows:
                 yield f"{fips:05d}", name, STATE, customers, moment
         step += EAGLEI_STEP
 
