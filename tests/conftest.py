@@ -60,6 +60,19 @@ def layer4_bundle(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def stormy_history(tmp_path_factory):
+    """(repository, clean build) of a synthetic legacy history of 1,500 commits with two storms,
+    generated and built once per session; tests read both and write neither."""
+    from pge_outages.build import build_database
+    from pge_outages.synthetic import generate_history
+
+    base = tmp_path_factory.mktemp("stormy")
+    repo = generate_history(base / "history", commits=1500, era="legacy", outages=60, storms=2, seed=3)
+    build_database(repo, base / "outages.db")
+    return repo, base / "outages.db"
+
+
+@pytest.fixture(scope="session")
 def chromium() -> str:
     """Debian's Chromium for the browser tests, which skip (saying how to install it) where it is missing."""
     from support.browser import INSTALL_CHROMIUM, find_chromium

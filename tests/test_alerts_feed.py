@@ -16,7 +16,6 @@ from datasette.app import Datasette
 from pge_outages.build import build_database
 from pge_outages.events import update_events
 from pge_outages.schema import create_schema
-from pge_outages.synthetic import generate_history
 from support.browser import METADATA, SERVE_SETTINGS
 from support.events_history import FRESNO, MARIN, SONOMA, Snap, fill_history
 
@@ -58,11 +57,9 @@ def outages_at(t: int) -> dict:
 def fill_storm(path: Path) -> Path:
     conn = fill_history(path, [Snap(t, outages_at(t)) for t in range(START, LAST + 1, STEP)])
     with conn:
-        # What the builder keeps of an outage that the helper leaves out: its county and place, the
-        # restoration estimate and start PG&E gives.
+        # What the builder keeps of an outage that the helper leaves out: its place, the restoration
+        # estimate and start PG&E gives.
         conn.execute("begin")
-        conn.execute("""update outages set county_fips = (
-            select v.county_fips from outage_versions v where v.outage = outages.id order by v.id desc limit 1)""")
         conn.execute("update outages set place = 'Santa Rosa', place_inferred = 0 where id = 10")
         conn.execute("update outage_versions set currentEtor = ?, outageStartTime = ? where outage = 40",
                      (ETOR, LATE - STEP))
@@ -213,11 +210,8 @@ async def feed_entries(db: Path, query: str = "") -> dict[str, dict]:
 
 @pytest.mark.slow
 @pytest.mark.asyncio
-async def test_ids_keep_across_a_build_with_more_commits(tmp_path):
-    repo = generate_history(tmp_path / "history", commits=1500, era="legacy", outages=60, storms=2, seed=3)
-    whole = tmp_path / "whole" / "outages.db"
-    whole.parent.mkdir()
-    build_database(repo, whole)
+async def test_ids_keep_across_a_build_with_more_commits(tmp_path, stormy_history):
+    repo, whole = stormy_history
     conn = sqlite3.connect(whole)
     [(first, last)] = conn.execute("select first_snapshot, last_snapshot from events").fetchall()
     # Halfway through the storm

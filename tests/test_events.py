@@ -212,10 +212,8 @@ def dump_events(db) -> dict:
         conn.close()
 
 
-def test_events_built_step_by_step_equal_a_clean_build(tmp_path):
-    repo = generate_history(tmp_path / "history", commits=1500, era="legacy", outages=60, storms=2, seed=3)
-    clean = tmp_path / "clean.db"
-    build_database(repo, clean)
+def test_events_built_step_by_step_equal_a_clean_build(tmp_path, stormy_history):
+    repo, clean = stormy_history
     whole = dump_events(clean)
     assert whole["events"], "the synthetic storms are events"
     hashes = git(repo, "rev-list", "--reverse", "HEAD").split()

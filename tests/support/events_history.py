@@ -70,10 +70,11 @@ def fill_history(path: Path, snaps: list[Snap]) -> sqlite3.Connection:
                 runs.append(run)
             current[number] = run
             if snap.suspect is None:
-                row = outages.setdefault(number, [number, index, index, 0, customers])
+                row = outages.setdefault(number, [number, index, index, 0, customers, None])
                 row[2] = index
                 row[3] += 1
                 row[4] = max(row[4], customers)
+                row[5] = fips[point]  # its county at its latest sighting, as the builder keeps it
         open_runs = current
     conn.execute("begin")
     conn.executemany(
@@ -88,8 +89,8 @@ def fill_history(path: Path, snaps: list[Snap]) -> sqlite3.Connection:
          for (number, customers, point, cause), version in versions.items()])
     conn.executemany("insert into version_runs values (?, ?, ?, ?)", [tuple(run) for run in runs])
     conn.executemany(
-        "insert into outages (id, first_snapshot, last_snapshot, snapshot_count, max_estCustAffected)"
-        " values (?, ?, ?, ?, ?)", [tuple(row) for row in outages.values()])
+        "insert into outages (id, first_snapshot, last_snapshot, snapshot_count, max_estCustAffected, county_fips)"
+        " values (?, ?, ?, ?, ?, ?)", [tuple(row) for row in outages.values()])
     conn.execute("insert into _meta values ('minutes_settled_before', ?)", (str(len(snaps) - 1),))
     conn.execute("commit")
     return conn
