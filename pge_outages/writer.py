@@ -25,7 +25,9 @@ REUSE_AFTER = 7 * 24 * 3600
 _CUSTOMERS = COLUMNS.index("estCustAffected")
 _LOOKUP_INDEXES = {COLUMNS.index(column): table for column, table in LOOKUPS.items()}
 # Named, as an upgrade in place adds its columns last, in the order of the steps.
-_VERSION_COLUMNS = ", ".join(f"[{column}]" for column in ("id", "outage", *COLUMNS, "county_fips"))
+_VERSION_NAMES = ("id", "outage", *COLUMNS, "county_fips")
+_INSERT_VERSIONS = (f"insert into outage_versions ({', '.join(f'[{column}]' for column in _VERSION_NAMES)}) "
+                    f"values ({', '.join('?' for _ in _VERSION_NAMES)})")
 _START, _LATITUDE, _LONGITUDE, _REGION, _ETOR, _UPDATE = (
     COLUMNS.index(c) for c in ("outageStartTime", "latitude", "longitude", "regionName", "currentEtor",
                                "lastUpdateTime")
@@ -534,12 +536,11 @@ class SnapshotWriter:
         # An outage seen only in a replayed snapshot of this batch has no row to
         # write, but its versions are stored, and so is the first estimate among them.
         late_etors = [(etor, outage) for outage, etor in self.first_etors.items() if outage not in counts]
-        placeholders = ", ".join("?" for _ in range(len(COLUMNS) + 3))
         conn.execute("BEGIN IMMEDIATE")
         try:
             for lookup in self.lookups.values():
                 lookup.write_new()
-            conn.executemany(f"insert into outage_versions ({_VERSION_COLUMNS}) values ({placeholders})", versions)
+            conn.executemany(_INSERT_VERSIONS, versions)
             conn.executemany(
                 "insert or replace into version_runs values (?, ?, ?, ?)",
                 [run[:4] for run in self.runs],
